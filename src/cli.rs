@@ -1,0 +1,516 @@
+//! Subcommands to library calls, output formats and exit codes.
+//!
+//! Exit codes: 0 success; 1 `registry check` found gaps; 2 an error (the
+//! cause chain is printed); 75 (EX_TEMPFAIL) when `ingest` could not store
+//! the message and the MTA should retry.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::pipeline::{Pipeline, RawMessage};
+use crate::registry;
+use crate::store::{Store, TicketFilter, TicketView};
+use crate::triage::{Category, TicketStatus};
+
+/// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and retries.
+pub const EXIT_TEMPFAIL: u8 = 75;
+/// The largest message `ingest` accepts on stdin.
+const MAX_STDIN_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "servicedesk",
+    version,
+    about = "Turns a support mailbox into pre-sorted tickets and answers at once"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "SERVICEDESK_CONFIG", default_value = config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: fetch mail, sort it into tickets, send the replies.
+    Run {
+        /// Process all mail now in the mailbox, deliver every queued reply, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Read one RFC 5322 message on stdin (MTA pipe delivery).
+    Ingest,
+    /// Customers and their contract status.
+    Customers {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// Reference persons of customers.
+    Persons {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+    /// The registry of customers and reference persons.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Tickets, pre-sorted into queues.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+    /// Every inbound message seen, with its outcome.
+    Intake {
+        #[command(subcommand)]
+        command: IntakeCommand,
+    },
+    /// Replies waiting to be sent, sent, or failed.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
+    /// Run the real pipeline on the bundled sample mailbox (SQLite, no server needed).
+    Demo {
+        /// Where the demo keeps its database, mailbox copy and replies.
+        #[arg(long, default_value = "demo-out")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a CSV file; re-importing the same file changes nothing.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// List customers missing a general or technical contact or a campus reference person.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print one JSON array.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketsCommand {
+    /// List tickets by queue (category), then status.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Only this category: question, incident, change, feedback.
+        #[arg(long, value_parser = parse_category)]
+        category: Option<String>,
+        /// Only this status: new, awaiting_approval, on_hold, open, resolved, closed.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<String>,
+    },
+    /// One ticket with its thread and why it was sorted so.
+    Show {
+        number: String,
+        #[command(flatten)]
+        list: ListArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntakeCommand {
+    /// List every inbound message seen.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List queued, sent and failed replies.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Put a failed reply back in the queue.
+    Retry { id: i64 },
+}
+
+fn parse_category(s: &str) -> Result<String, String> {
+    Category::parse(s)
+        .map(|c| c.as_str().to_string())
+        .ok_or_else(|| "use question, incident, change or feedback".into())
+}
+
+fn parse_status(s: &str) -> Result<String, String> {
+    TicketStatus::parse(s)
+        .map(|c| c.as_str().to_string())
+        .ok_or_else(|| "use new, awaiting_approval, on_hold, open, resolved or closed".into())
+}
+
+/// Runs the command and turns the result into an exit code.
+pub async fn main(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("servicedesk: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.database.url)
+        .await
+        .with_context(|| format!("{}: [database] url", config.path.display()))
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Demo { dir } = &cli.command {
+        crate::demo::run(dir).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Run { once: true } => {
+            let s = crate::daemon::run_once(&config).await?;
+            eprintln!(
+                "processed {} message(s), quarantined {}, replies sent {}, failed {}, still queued {}",
+                s.processed, s.quarantined, s.replies_sent, s.replies_failed, s.replies_pending
+            );
+            if s.replies_pending > 0 {
+                eprintln!("servicedesk: the mail server did not take every reply; they stay queued for the next run");
+                return Ok(ExitCode::from(EXIT_TEMPFAIL));
+            }
+        }
+        Command::Run { once: false } => {
+            crate::daemon::run(&config, shutdown_signal()).await?;
+        }
+        Command::Ingest => return Ok(ingest(&config).await),
+        Command::Customers {
+            command: ImportCommand::Import { file },
+        } => {
+            let text = read_csv(&file)?;
+            let customers = registry::parse_customers(&file, &text)?;
+            let store = open_store(&config).await?;
+            let s = store.import_customers(&customers).await?;
+            println!(
+                "customers: {} added, {} updated, {} unchanged",
+                s.added, s.updated, s.unchanged
+            );
+        }
+        Command::Persons {
+            command: ImportCommand::Import { file },
+        } => {
+            let text = read_csv(&file)?;
+            let store = open_store(&config).await?;
+            let known = store.registry().await?;
+            let persons = registry::parse_persons(&file, &text, |name| {
+                known.customer(name).map(|c| c.name.clone())
+            })?;
+            let s = store.import_persons(&persons).await?;
+            println!(
+                "persons: {} added, {} updated, {} unchanged",
+                s.added, s.updated, s.unchanged
+            );
+        }
+        Command::Registry {
+            command: RegistryCommand::Check,
+        } => {
+            let store = open_store(&config).await?;
+            let gaps = store.registry().await?.coverage_gaps();
+            if gaps.is_empty() {
+                println!("every customer has a general and a technical contact and a reference person per campus");
+            } else {
+                for g in &gaps {
+                    println!("{g}");
+                }
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Tickets { command } => tickets(&config, command).await?,
+        Command::Intake {
+            command: IntakeCommand::List { list },
+        } => {
+            let store = open_store(&config).await?;
+            let intake = store.intake().await?;
+            if list.json {
+                print_json(&intake)?;
+            } else {
+                for i in intake {
+                    println!(
+                        "{:<13} {:<10} {:<40} {}  {}",
+                        i.outcome,
+                        i.ticket.as_deref().unwrap_or("-"),
+                        truncate(&i.from, 40),
+                        truncate(&i.subject, 50),
+                        i.detail
+                    );
+                }
+            }
+        }
+        Command::Outbox { command } => {
+            let store = open_store(&config).await?;
+            match command {
+                OutboxCommand::List { list } => {
+                    let entries = store.outbox().await?;
+                    if list.json {
+                        print_json(&entries)?;
+                    } else {
+                        for e in entries {
+                            println!(
+                                "{:>6}  {:<8} {:<12} {:<10} {:<40} attempts {}  {}",
+                                e.id,
+                                e.status,
+                                e.notice,
+                                e.ticket.as_deref().unwrap_or("-"),
+                                truncate(&e.recipient, 40),
+                                e.attempts,
+                                e.last_error.as_deref().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+                OutboxCommand::Retry { id } => {
+                    store.retry_reply(id).await?;
+                    println!("reply {id} queued again");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_csv(file: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        anyhow::anyhow!(
+            "{}: line {line}: not valid UTF-8; save the file as UTF-8",
+            file.display()
+        )
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The human form of the queues; shared with the demo.
+pub fn print_queues(tickets: &[TicketView]) {
+    for category in Category::ALL {
+        let queue: Vec<&TicketView> = tickets
+            .iter()
+            .filter(|t| t.category == category.as_str())
+            .collect();
+        println!("{} ({})", category.as_str(), queue.len());
+        for t in queue {
+            let charge = match &t.chargeable_reason {
+                Some(r) => format!("  [chargeable: {r}]"),
+                None => String::new(),
+            };
+            let confidence = t
+                .evidence
+                .get("confidence")
+                .and_then(|c| c.as_f64())
+                .unwrap_or(0.0);
+            let unsure = if confidence < 0.5 {
+                "  (unsure: check the category)"
+            } else {
+                ""
+            };
+            println!(
+                "  {}  {:<17} {}  {:<32} {}{charge}{unsure}",
+                t.number,
+                t.status,
+                t.language,
+                truncate(&t.customer, 32),
+                truncate(&t.subject, 60),
+            );
+        }
+    }
+}
+
+async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match command {
+        TicketsCommand::List {
+            list,
+            category,
+            status,
+        } => {
+            let tickets = store.tickets(&TicketFilter { category, status }).await?;
+            if list.json {
+                print_json(&tickets)?;
+            } else {
+                print_queues(&tickets);
+            }
+        }
+        TicketsCommand::Show { number, list } => {
+            let (t, thread) = store.ticket(&number).await?;
+            if list.json {
+                print_json(&serde_json::json!({ "ticket": t, "thread": thread }))?;
+                return Ok(());
+            }
+            println!("{}  {}", t.number, t.subject);
+            println!("  category   {}", t.category);
+            println!(
+                "  chargeable {}",
+                t.chargeable_reason
+                    .as_deref()
+                    .unwrap_or("no (within the contract)")
+            );
+            println!("  status     {}", t.status);
+            println!(
+                "  customer   {}{}",
+                t.customer,
+                t.campus
+                    .as_deref()
+                    .map(|c| format!(" (campus {c})"))
+                    .unwrap_or_default()
+            );
+            println!("  sender     {} <{}>", t.sender_name, t.sender);
+            println!("  language   {}", t.language);
+            println!("  created    {}", t.created_at);
+            let confidence = t
+                .evidence
+                .get("confidence")
+                .and_then(|c| c.as_f64())
+                .unwrap_or(0.0);
+            println!(
+                "  sorted by  confidence {:.2}{}",
+                confidence,
+                if confidence < 0.5 {
+                    " (low: please check the category)"
+                } else {
+                    ""
+                }
+            );
+            if let Some(rules) = t.evidence.get("rules").and_then(|r| r.as_array()) {
+                for r in rules {
+                    if let (Some(id), Some(score)) = (
+                        r.get(0).and_then(|v| v.as_str()),
+                        r.get(1).and_then(|v| v.as_f64()),
+                    ) {
+                        println!("             {id} (+{score:.1})");
+                    }
+                }
+            }
+            for m in thread {
+                println!();
+                println!(
+                    "--- {} {} <{}> {}",
+                    if m.direction == "in" {
+                        "from"
+                    } else {
+                        "to customer, by"
+                    },
+                    m.created_at,
+                    m.message_id,
+                    m.from
+                );
+                println!("Subject: {}", m.subject);
+                println!("{}", m.body.trim_end());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ingest(config: &Config) -> ExitCode {
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin()
+        .lock()
+        .take(MAX_STDIN_BYTES + 1)
+        .read_to_end(&mut raw)
+    {
+        eprintln!("servicedesk: ingest: cannot read stdin: {e}");
+        return ExitCode::from(EXIT_TEMPFAIL);
+    }
+    if raw.len() as u64 > MAX_STDIN_BYTES {
+        eprintln!("servicedesk: ingest: message larger than {MAX_STDIN_BYTES} bytes refused");
+        // EX_DATAERR: retrying will not make it smaller.
+        return ExitCode::from(65);
+    }
+    let result: anyhow::Result<()> = async {
+        let store = open_store(config).await?;
+        let pipeline = Pipeline::new(config, store.clone())?;
+        let registry = store.registry().await?;
+        let p = pipeline
+            .process(
+                &RawMessage {
+                    bytes: &raw,
+                    source: "stdin",
+                    source_key: None,
+                },
+                &registry,
+            )
+            .await?;
+        eprintln!(
+            "accepted: {}{}",
+            p.outcome.as_str(),
+            p.ticket.map(|t| format!(" {t}")).unwrap_or_default()
+        );
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "servicedesk: ingest: could not store the message, the MTA should retry: {e:#}"
+            );
+            ExitCode::from(EXIT_TEMPFAIL)
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

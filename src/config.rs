@@ -1,0 +1,642 @@
+//! The TOML configuration: parsing, secrets from file or environment, and
+//! validation with errors that name the file, the key and the fix.
+//!
+//! This module only reads the configuration file and the secret files it
+//! names; it never opens a connection.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the configuration is read from when neither `--config` nor
+/// `SERVICEDESK_CONFIG` says otherwise.
+pub const DEFAULT_PATH: &str = "config/servicedesk.toml";
+
+/// A configuration problem, always naming the file it was found in.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: &Path, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A password or other secret. `Debug` and `Display` never show it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for handing to a login call and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How a connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connection upgraded with STARTTLS before login.
+    Starttls,
+    /// No TLS at all; only sensible on loopback.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this configuration came from, for error messages.
+    pub path: PathBuf,
+    pub database: DatabaseConfig,
+    pub support: SupportConfig,
+    pub imap: Vec<ImapConfig>,
+    pub maildir: Option<MaildirConfig>,
+    pub smtp: Option<SmtpConfig>,
+    pub file_transport: Option<FileTransportConfig>,
+    pub outbox: OutboxConfig,
+    pub daemon: DaemonConfig,
+    pub triage: TriageConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportConfig {
+    /// The desk's own address: never auto-replied to, and the domain of our Message-IDs.
+    pub address: String,
+    /// Ticket numbers look like `{prefix}-000123`.
+    #[serde(default = "default_prefix")]
+    pub ticket_prefix: String,
+    /// The name used to sign replies.
+    #[serde(default = "default_desk_name")]
+    pub desk_name: String,
+    /// Language of replies when neither the mail nor the registry tells.
+    #[serde(default = "default_language")]
+    pub default_language: String,
+    /// A folder with `<lang>/<kind>.txt` templates overriding the built-in ones.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+}
+
+fn default_prefix() -> String {
+    "CS".into()
+}
+fn default_desk_name() -> String {
+    "Care Solutions Servicedesk".into()
+}
+fn default_language() -> String {
+    "nl".into()
+}
+
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// An extra root certificate (PEM) to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password: Secret,
+    pub mailbox: String,
+    pub processed_folder: String,
+    pub quarantine_folder: String,
+    /// Messages fetched per round trip.
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaildirConfig {
+    /// A Maildir (with `new/`, `cur/`, `tmp/`) to read, e.g. for local delivery.
+    pub path: PathBuf,
+    #[serde(default = "default_processed")]
+    pub processed_folder: String,
+    #[serde(default = "default_quarantine")]
+    pub quarantine_folder: String,
+}
+
+fn default_processed() -> String {
+    "Processed".into()
+}
+fn default_quarantine() -> String {
+    "Quarantine".into()
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    /// Both present, or no AUTH at all.
+    pub credentials: Option<(String, Secret)>,
+    /// The `From` of every reply, e.g. `Care Solutions Servicedesk <support@example.test>`.
+    pub from: String,
+    /// Seconds to wait for the server before giving up on one attempt.
+    pub timeout_secs: u64,
+}
+
+/// Replies written as `.eml` files instead of being sent (the demo, dry runs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTransportConfig {
+    pub dir: PathBuf,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Transient failures are retried this many times before the reply is marked failed.
+    pub max_attempts: u32,
+    /// First retry delay; doubles with every attempt.
+    pub retry_base_secs: u64,
+    /// Upper bound of the retry delay.
+    pub retry_max_secs: u64,
+    /// How long `run --once` keeps retrying replies before it gives up and
+    /// leaves them queued for the next run.
+    pub once_wait_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_attempts: 12,
+            retry_base_secs: 30,
+            retry_max_secs: 3600,
+            once_wait_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How often to look for mail when the server offers no IDLE.
+    pub poll_interval_secs: u64,
+    /// How long one IDLE may last before it is re-issued (RFC 2177: under 29 minutes).
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            poll_interval_secs: 60,
+            idle_timeout_secs: 25 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TriageConfig {
+    /// A rules file overriding the built-in `config/rules.toml`.
+    pub rules_file: Option<PathBuf>,
+    /// Whether change requests are chargeable (the default) or covered by the contract.
+    pub change_requests_chargeable: bool,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            rules_file: None,
+            change_requests_chargeable: true,
+        }
+    }
+}
+
+/// The file as written; turned into [`Config`] by validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database: DatabaseConfig,
+    support: SupportConfig,
+    #[serde(default)]
+    imap: Option<OneOrMany<RawImap>>,
+    #[serde(default)]
+    maildir: Option<MaildirConfig>,
+    #[serde(default)]
+    smtp: Option<RawSmtp>,
+    #[serde(default)]
+    file_transport: Option<FileTransportConfig>,
+    #[serde(default)]
+    outbox: OutboxConfig,
+    #[serde(default)]
+    daemon: DaemonConfig,
+    #[serde(default)]
+    triage: TriageConfig,
+}
+
+/// `[imap]` for one mailbox or `[[imap]]` for several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImap {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default = "default_tls_implicit")]
+    tls: TlsMode,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    username: String,
+    #[serde(flatten)]
+    secret: RawSecret,
+    #[serde(default = "default_mailbox")]
+    mailbox: String,
+    #[serde(default = "default_processed")]
+    processed_folder: String,
+    #[serde(default = "default_quarantine")]
+    quarantine_folder: String,
+    #[serde(default = "default_batch")]
+    batch_size: u32,
+}
+
+fn default_tls_implicit() -> TlsMode {
+    TlsMode::Implicit
+}
+fn default_tls_starttls() -> TlsMode {
+    TlsMode::Starttls
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
+}
+fn default_batch() -> u32 {
+    100
+}
+fn default_timeout() -> u64 {
+    30
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default = "default_tls_starttls")]
+    tls: TlsMode,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(flatten)]
+    secret: RawSecret,
+    from: String,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+}
+
+impl Config {
+    /// Reads and validates the configuration file.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file and, for syntax errors, the line, when
+    /// the file cannot be read, does not parse, misses a key, or a secret file
+    /// or variable it names is missing.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                path,
+                format!("cannot read the configuration ({e}); pass --config FILE or set SERVICEDESK_CONFIG"),
+            )
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses configuration text; `path` is used for messages only.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::load`].
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| format!("line {}: ", line_of(text, s.start)))
+                .unwrap_or_default();
+            ConfigError::new(path, format!("{at}{}", e.message()))
+        })?;
+        raw.validate(path)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl RawSecret {
+    fn resolve(self, path: &Path, section: &str) -> Result<Option<Secret>, ConfigError> {
+        let given = [
+            self.password.is_some(),
+            self.password_file.is_some(),
+            self.password_env.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given > 1 {
+            return Err(ConfigError::new(
+                path,
+                format!("[{section}]: set only one of password, password_file, password_env"),
+            ));
+        }
+        if let Some(p) = self.password {
+            return Ok(Some(Secret(p)));
+        }
+        if let Some(file) = self.password_file {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                ConfigError::new(
+                    path,
+                    format!(
+                        "[{section}] password_file {}: cannot read it ({e})",
+                        file.display()
+                    ),
+                )
+            })?;
+            return Ok(Some(Secret(
+                text.trim_end_matches(['\r', '\n']).to_string(),
+            )));
+        }
+        if let Some(var) = self.password_env {
+            let value = std::env::var(&var).map_err(|_| {
+                ConfigError::new(
+                    path,
+                    format!("[{section}] password_env: the environment variable {var} is not set"),
+                )
+            })?;
+            return Ok(Some(Secret(value)));
+        }
+        Ok(None)
+    }
+}
+
+fn check_address(path: &Path, key: &str, value: &str) -> Result<(), ConfigError> {
+    let addr = crate::mail::bare_address(value);
+    match addr.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty() && (domain.contains('.') || domain == "localhost") =>
+        {
+            Ok(())
+        }
+        _ => Err(ConfigError::new(
+            path,
+            format!("{key} = {value:?} is not an e-mail address (like support@example.com)"),
+        )),
+    }
+}
+
+impl RawConfig {
+    fn validate(self, path: &Path) -> Result<Config, ConfigError> {
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                path,
+                format!("[database] url = {url:?}: use sqlite://FILE or postgres://USER@HOST/DB"),
+            ));
+        }
+        check_address(path, "[support] address", &self.support.address)?;
+        let prefix = &self.support.ticket_prefix;
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConfigError::new(
+                path,
+                format!("[support] ticket_prefix = {prefix:?}: use letters and digits only, like \"CS\""),
+            ));
+        }
+        if !crate::triage::Language::ALL
+            .iter()
+            .any(|l| l.code() == self.support.default_language)
+        {
+            return Err(ConfigError::new(
+                path,
+                "[support] default_language: use one of nl, fr, en, de",
+            ));
+        }
+
+        let raw_imaps = match self.imap {
+            None => Vec::new(),
+            Some(OneOrMany::One(one)) => vec![one],
+            Some(OneOrMany::Many(many)) => many,
+        };
+        let mut imap = Vec::new();
+        for (i, raw) in raw_imaps.into_iter().enumerate() {
+            let section = if i == 0 {
+                "imap".to_string()
+            } else {
+                format!("imap #{}", i + 1)
+            };
+            let password = raw.secret.resolve(path, &section)?.ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("[{section}]: set password, password_file or password_env"),
+                )
+            })?;
+            if raw.batch_size == 0 {
+                return Err(ConfigError::new(
+                    path,
+                    format!("[{section}] batch_size must be at least 1"),
+                ));
+            }
+            let folders = [&raw.mailbox, &raw.processed_folder, &raw.quarantine_folder];
+            if folders[0] == folders[1] || folders[0] == folders[2] || folders[1] == folders[2] {
+                return Err(ConfigError::new(
+                    path,
+                    format!(
+                        "[{section}]: mailbox, processed_folder and quarantine_folder must differ"
+                    ),
+                ));
+            }
+            imap.push(ImapConfig {
+                port: raw.port.unwrap_or(match raw.tls {
+                    TlsMode::Implicit => 993,
+                    _ => 143,
+                }),
+                host: raw.host,
+                tls: raw.tls,
+                ca_file: raw.ca_file,
+                username: raw.username,
+                password,
+                mailbox: raw.mailbox,
+                processed_folder: raw.processed_folder,
+                quarantine_folder: raw.quarantine_folder,
+                batch_size: raw.batch_size,
+            });
+        }
+
+        let smtp = match self.smtp {
+            None => None,
+            Some(raw) => {
+                check_address(path, "[smtp] from", &raw.from)?;
+                let secret = raw.secret.resolve(path, "smtp")?;
+                let credentials = match (raw.username, secret) {
+                    (Some(u), Some(p)) => Some((u, p)),
+                    (None, None) => None,
+                    (Some(_), None) => return Err(ConfigError::new(
+                        path,
+                        "[smtp]: username is set but no password, password_file or password_env",
+                    )),
+                    (None, Some(_)) => {
+                        return Err(ConfigError::new(
+                            path,
+                            "[smtp]: a password is set but no username",
+                        ))
+                    }
+                };
+                Some(SmtpConfig {
+                    port: raw.port.unwrap_or(match raw.tls {
+                        TlsMode::Implicit => 465,
+                        TlsMode::Starttls => 587,
+                        TlsMode::None => 25,
+                    }),
+                    host: raw.host,
+                    tls: raw.tls,
+                    ca_file: raw.ca_file,
+                    credentials,
+                    from: raw.from,
+                    timeout_secs: raw.timeout_secs,
+                })
+            }
+        };
+        if let Some(ft) = &self.file_transport {
+            check_address(path, "[file_transport] from", &ft.from)?;
+        }
+        if self.outbox.max_attempts == 0 {
+            return Err(ConfigError::new(
+                path,
+                "[outbox] max_attempts must be at least 1",
+            ));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            database: self.database,
+            support: self.support,
+            imap,
+            maildir: self.maildir,
+            smtp,
+            file_transport: self.file_transport,
+            outbox: self.outbox,
+            daemon: self.daemon,
+            triage: self.triage,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[database]
+url = "sqlite://data/test.db"
+[support]
+address = "support@example.test"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(Path::new("x.toml"), MINIMAL).unwrap();
+        assert_eq!(c.support.ticket_prefix, "CS");
+        assert!(c.imap.is_empty());
+        assert_eq!(c.outbox.max_attempts, 12);
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let text = format!("{MINIMAL}\n[imap]\nhost = \n");
+        let err = Config::parse(Path::new("conf/x.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("conf/x.toml: line 8"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let text = format!("{MINIMAL}colour = \"blue\"\n");
+        let err = Config::parse(Path::new("x.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn password_never_in_debug() {
+        let text = format!(
+            "{MINIMAL}[imap]\nhost = \"h\"\nusername = \"u\"\npassword = \"hunter2-secret\"\n"
+        );
+        let c = Config::parse(Path::new("x.toml"), &text).unwrap();
+        assert_eq!(c.imap[0].password.expose(), "hunter2-secret");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn password_from_env_and_missing_env() {
+        std::env::set_var("SD_TEST_PW_CONFIG", "from-env");
+        let text = format!(
+            "{MINIMAL}[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_env = \"SD_TEST_PW_CONFIG\"\nfrom = \"Desk <support@example.test>\"\n"
+        );
+        let c = Config::parse(Path::new("x.toml"), &text).unwrap();
+        let (user, pw) = c.smtp.unwrap().credentials.unwrap();
+        assert_eq!((user.as_str(), pw.expose()), ("u", "from-env"));
+        let err = Config::parse(
+            Path::new("x.toml"),
+            &text.replace("SD_TEST_PW_CONFIG", "SD_NOPE"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("SD_NOPE is not set"), "{err}");
+    }
+
+    #[test]
+    fn several_mailboxes() {
+        let text = format!(
+            "{MINIMAL}[[imap]]\nhost = \"h\"\nusername = \"a\"\npassword = \"p\"\n[[imap]]\nhost = \"h\"\nusername = \"b\"\npassword = \"p\"\nmailbox = \"FR\"\n"
+        );
+        let c = Config::parse(Path::new("x.toml"), &text).unwrap();
+        assert_eq!(c.imap.len(), 2);
+        assert_eq!(c.imap[1].mailbox, "FR");
+    }
+}

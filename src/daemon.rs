@@ -1,0 +1,379 @@
+//! Wires the sources, the pipeline and the outbox together, and owns
+//! shutdown. It decides nothing about mail itself.
+//!
+//! Every IMAP mailbox is watched on its own connection (IDLE where offered,
+//! polling otherwise); the Maildir is polled; one outbox task sends replies.
+//! Shutdown arrives as a future: a message in flight is finished (its
+//! transaction committed and the message moved), then the tasks stop.
+//! `--once` processes what is there now, delivers every reply, and returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::config::{Config, ImapConfig};
+use crate::outbox::{Outbox, Transport};
+use crate::pipeline::{Disposition, Pipeline, RawMessage};
+use crate::source::imap::{ImapError, ImapSource};
+use crate::source::maildir::MaildirSource;
+use crate::store::{Store, StoreError};
+
+/// What one run did, for `run --once` and the demo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub processed: usize,
+    pub quarantined: usize,
+    pub replies_sent: usize,
+    pub replies_failed: usize,
+    /// Replies still queued when `--once` gave up waiting for the server.
+    pub replies_pending: usize,
+}
+
+/// Why a fetch-and-process cycle stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("maildir: {0}")]
+    Maildir(#[from] std::io::Error),
+}
+
+/// Everything the tasks share.
+struct Shared {
+    pipeline: Pipeline,
+    outbox: Outbox,
+    /// Rung whenever a reply was queued.
+    queued: Notify,
+    config: Config,
+}
+
+/// Builds the shared parts from the configuration.
+async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
+    let store = Store::connect(&config.database.url)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: [database] url: {e}", config.path.display()))?;
+    let transport = Transport::from_config(config)?;
+    let pipeline = Pipeline::new(config, store.clone())?;
+    let outbox = Outbox::new(store, transport, config.outbox.clone());
+    Ok(Arc::new(Shared {
+        pipeline,
+        outbox,
+        queued: Notify::new(),
+        config: config.clone(),
+    }))
+}
+
+/// Processes every message in one IMAP mailbox, batch by batch, until it is empty.
+async fn drain_imap(
+    shared: &Shared,
+    source: &mut ImapSource,
+    summary: &mut RunSummary,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), CycleError> {
+    loop {
+        let batch = source.fetch_batch().await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let registry = shared.pipeline.store().registry().await?;
+        let mut done = Vec::with_capacity(batch.len());
+        let mut failure = None;
+        for msg in &batch {
+            let raw = RawMessage {
+                bytes: &msg.raw,
+                source: "imap",
+                source_key: Some(msg.key.clone()),
+            };
+            match shared.pipeline.process(&raw, &registry).await {
+                Ok(p) => {
+                    count(summary, p.disposition);
+                    if p.replied {
+                        shared.queued.notify_one();
+                    }
+                    done.push((msg.uid, p.disposition));
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        // Move what is committed even when the batch stopped half-way.
+        source.finish(&done).await?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        if *stop.borrow() {
+            return Ok(());
+        }
+    }
+}
+
+fn count(summary: &mut RunSummary, d: Disposition) {
+    match d {
+        Disposition::Processed => summary.processed += 1,
+        Disposition::Quarantine => summary.quarantined += 1,
+    }
+}
+
+/// Processes every message in the Maildir until it is empty.
+async fn drain_maildir(
+    shared: &Shared,
+    source: &MaildirSource,
+    summary: &mut RunSummary,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), CycleError> {
+    loop {
+        let batch = source.fetch_batch(100)?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let registry = shared.pipeline.store().registry().await?;
+        for msg in &batch {
+            let raw = RawMessage {
+                bytes: &msg.raw,
+                source: "maildir",
+                source_key: Some(msg.key.clone()),
+            };
+            let p = shared.pipeline.process(&raw, &registry).await?;
+            count(summary, p.disposition);
+            if p.replied {
+                shared.queued.notify_one();
+            }
+            source.finish(&msg.path, p.disposition)?;
+            if *stop.borrow() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn open_maildir(config: &Config) -> anyhow::Result<Option<MaildirSource>> {
+    config
+        .maildir
+        .as_ref()
+        .map(|m| {
+            MaildirSource::open(&m.path, &m.processed_folder, &m.quarantine_folder)
+                .map_err(|e| anyhow::anyhow!("[maildir] path {}: {e}", m.path.display()))
+        })
+        .transpose()
+}
+
+/// Processes all mail now in every configured source, then delivers every
+/// queued reply (waiting for retries up to `[outbox] once_wait_secs`).
+///
+/// # Errors
+///
+/// When a source or the database fails; what was committed stays committed.
+pub async fn run_once(config: &Config) -> anyhow::Result<RunSummary> {
+    let shared = build(config).await?;
+    let (_tx, stop) = watch::channel(false);
+    let mut summary = RunSummary::default();
+    for imap in &config.imap {
+        let mut source = ImapSource::connect(imap).await?;
+        drain_imap(&shared, &mut source, &mut summary, &stop).await?;
+        source.logout().await;
+    }
+    if let Some(md) = open_maildir(config)? {
+        drain_maildir(&shared, &md, &mut summary, &stop).await?;
+    }
+    deliver_all(&shared, &mut summary).await?;
+    Ok(summary)
+}
+
+/// Sends queued replies until none is pending, or until the configured
+/// patience runs out while the server keeps failing.
+async fn deliver_all(shared: &Shared, summary: &mut RunSummary) -> anyhow::Result<()> {
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs(shared.config.outbox.once_wait_secs);
+    loop {
+        let report = shared.outbox.drain().await?;
+        summary.replies_sent += report.sent;
+        summary.replies_failed += report.failed;
+        let Some(wait) = shared.outbox.until_next().await? else {
+            summary.replies_pending = 0;
+            return Ok(());
+        };
+        if tokio::time::Instant::now() + wait > deadline {
+            summary.replies_pending = shared.pipeline.store().pending_replies().await?;
+            return Ok(());
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Runs until `shutdown` resolves: watches every source and sends replies.
+///
+/// # Errors
+///
+/// Only start-up failures (database, templates, transport); outages after
+/// start are retried with backoff, not returned.
+pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let shared = build(config).await?;
+    let (stop_tx, stop) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for imap in config.imap.clone() {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        tasks.spawn(async move { watch_imap(shared, imap, stop).await });
+    }
+    if let Some(md) = open_maildir(config)? {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        tasks.spawn(async move { watch_maildir(shared, md, stop).await });
+    }
+    {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        tasks.spawn(async move { send_replies(shared, stop).await });
+    }
+    tracing::info!(
+        mailboxes = config.imap.len(),
+        maildir = config.maildir.is_some(),
+        "servicedesk running"
+    );
+    shutdown.await;
+    tracing::info!("shutting down: finishing the message in flight");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves once the stop flag is set.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Sleeps for `d` unless stopped first; true when stopped.
+async fn pause(d: Duration, stop: &watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stopped(stop.clone()) => true,
+    }
+}
+
+/// Reconnect delays: 1 s doubling to 5 min, with jitter from the clock.
+fn reconnect_delay(failures: u32) -> Duration {
+    let base = 1u64 << failures.min(8);
+    let secs = base.min(300);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_millis())
+            .unwrap_or(0),
+    );
+    Duration::from_millis(secs * 1000 + jitter * secs / 5)
+}
+
+async fn watch_imap(shared: Arc<Shared>, config: ImapConfig, stop: watch::Receiver<bool>) {
+    let server = format!("{}:{}/{}", config.host, config.port, config.mailbox);
+    let mut failures = 0u32;
+    let mut summary = RunSummary::default();
+    let idle = Duration::from_secs(shared.config.daemon.idle_timeout_secs);
+    let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs);
+    while !*stop.borrow() {
+        let result: Result<(), CycleError> = async {
+            let mut source = ImapSource::connect(&config).await?;
+            if failures > 0 {
+                tracing::info!(server, "IMAP connection restored");
+            }
+            failures = 0;
+            loop {
+                drain_imap(&shared, &mut source, &mut summary, &stop).await?;
+                if *stop.borrow() {
+                    source.logout().await;
+                    return Ok(());
+                }
+                let wait = if source.has_idle() { idle } else { poll };
+                source = source.wait(wait, stopped(stop.clone())).await?;
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                if failures == 0 {
+                    tracing::error!(server, error = %e, "mail source unavailable; retrying with backoff");
+                }
+                failures += 1;
+                if pause(reconnect_delay(failures), &stop).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn watch_maildir(shared: Arc<Shared>, source: MaildirSource, stop: watch::Receiver<bool>) {
+    let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs.clamp(1, 60));
+    let mut failing = false;
+    let mut summary = RunSummary::default();
+    loop {
+        match drain_maildir(&shared, &source, &mut summary, &stop).await {
+            Ok(()) if failing => {
+                tracing::info!("maildir processing restored");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::error!(error = %e, "maildir processing failed; retrying");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if pause(poll, &stop).await {
+            return;
+        }
+    }
+}
+
+async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let mut unreachable = false;
+    let mut store_failing = false;
+    loop {
+        let wait = match shared.outbox.drain().await {
+            Ok(report) => {
+                if report.unreachable != unreachable {
+                    if report.unreachable {
+                        tracing::error!(
+                            "mail server unreachable; replies stay queued and are retried"
+                        );
+                    } else {
+                        tracing::info!("mail server reachable again");
+                    }
+                    unreachable = report.unreachable;
+                }
+                store_failing = false;
+                shared
+                    .outbox
+                    .until_next()
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Duration::from_secs(300))
+                    .min(Duration::from_secs(300))
+            }
+            Err(e) => {
+                if !store_failing {
+                    tracing::error!(error = %e, "outbox: database unavailable; retrying");
+                    store_failing = true;
+                }
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            _ = shared.queued.notified() => {},
+            _ = tokio::time::sleep(wait) => {},
+            _ = stopped(stop.clone()) => {
+                // Flush what is due right now, then stop.
+                let _ = shared.outbox.drain().await;
+                return;
+            }
+        }
+    }
+}

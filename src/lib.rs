@@ -1,0 +1,42 @@
+//! servicedesk turns a service desk's support mailbox into pre-sorted tickets.
+//!
+//! Customers simply email support. The daemon recognises who wrote (only the
+//! registered reference persons of paying customers are covered), sorts each
+//! message into question, incident, change request or feedback, spots work that
+//! is chargeable or out of contract scope, and answers at once in the sender's
+//! language.
+//!
+//! # Layout
+//!
+//! Mail flows one way; each stage hands a plain value to the next:
+//!
+//! ```text
+//! source (imap, maildir, stdin) -> mail -> triage (pure) -> store -> outbox -> smtp
+//! ```
+//!
+//! * [`config`]: the TOML configuration, secrets, validation.
+//! * [`source`]: where raw messages come from and where they go when done.
+//! * [`mail`]: raw bytes to [`mail::InboundMail`]; no I/O.
+//! * [`registry`]: customers and reference persons, CSV import, coverage check.
+//! * [`triage`]: the pure decision: who wrote, what it is, what to answer.
+//! * [`reply`]: a decision plus templates become outgoing messages.
+//! * [`store`]: one interface over SQLite and PostgreSQL.
+//! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
+//! * [`pipeline`]: one raw message through parse, triage, store, in one transaction.
+//! * [`daemon`]: wires sources, pipeline and outbox; owns shutdown.
+//! * [`cli`]: subcommands to library calls and exit codes.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod mail;
+pub mod outbox;
+pub mod pipeline;
+pub mod registry;
+pub mod reply;
+pub mod source;
+pub mod store;
+pub mod tls;
+pub mod triage;

@@ -1,0 +1,307 @@
+//! Drains the outbox table: every queued reply is sent byte for byte over
+//! SMTP (or written to a folder as `.eml`), then marked sent. Transient
+//! failures are retried with exponential backoff and jitter; permanent ones
+//! (5xx) and replies out of attempts are marked failed, for an agent to see
+//! in `outbox list` and requeue with `outbox retry`.
+//!
+//! A reply is marked sent right after the server accepted it, so a restart
+//! never sends it again; only a crash in that instant can repeat one.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
+
+use chrono::Utc;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+
+use crate::config::{Config, OutboxConfig, SmtpConfig, TlsMode};
+use crate::store::{self, OutboxEntry, Store, StoreError};
+
+/// How replies leave the building.
+pub enum Transport {
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    /// Writes `<uuid>.eml` files into a folder (demo, dry runs).
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transport::Smtp(_) => f.write_str("Transport::Smtp"),
+            Transport::File(_) => f.write_str("Transport::File"),
+        }
+    }
+}
+
+/// Why one send failed.
+#[derive(Debug)]
+enum SendError {
+    /// The server answered 5xx: this reply will never be accepted as it is.
+    Permanent(String),
+    /// The server answered 4xx: try this reply again later.
+    Transient(String),
+    /// The server could not be reached or the link broke: try all later.
+    Unreachable(String),
+}
+
+impl Transport {
+    /// Builds the transport the configuration asks for: SMTP, else files.
+    ///
+    /// # Errors
+    ///
+    /// When neither `[smtp]` nor `[file_transport]` is configured, or the
+    /// SMTP TLS settings are unusable.
+    pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
+        if let Some(smtp) = &config.smtp {
+            return Ok(Transport::Smtp(Box::new(smtp_transport(smtp)?)));
+        }
+        if let Some(files) = &config.file_transport {
+            std::fs::create_dir_all(&files.dir).map_err(|e| {
+                anyhow::anyhow!("[file_transport] dir {}: {e}", files.dir.display())
+            })?;
+            return Ok(Transport::File(AsyncFileTransport::new(&files.dir)));
+        }
+        anyhow::bail!(
+            "{}: replies cannot be sent: configure [smtp] (or [file_transport] to write them to a folder)",
+            config.path.display()
+        )
+    }
+
+    async fn send(&self, entry: &OutboxEntry) -> Result<(), SendError> {
+        let parse = |a: &str| {
+            a.parse::<Address>()
+                .map_err(|e| SendError::Permanent(format!("invalid address {a:?}: {e}")))
+        };
+        let envelope = Envelope::new(
+            Some(parse(&entry.envelope_from)?),
+            vec![parse(&entry.recipient)?],
+        )
+        .map_err(|e| SendError::Permanent(e.to_string()))?;
+        match self {
+            Transport::Smtp(t) => {
+                t.send_raw(&envelope, &entry.raw)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            SendError::Permanent(e.to_string())
+                        } else if e.is_transient() {
+                            SendError::Transient(e.to_string())
+                        } else {
+                            SendError::Unreachable(format!("{e}{}", source_chain(&e)))
+                        }
+                    })
+            }
+            Transport::File(t) => t
+                .send_raw(&envelope, &entry.raw)
+                .await
+                .map(|_| ())
+                .map_err(|e| SendError::Unreachable(e.to_string())),
+        }
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = String::new();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn smtp_transport(c: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let params = || -> anyhow::Result<TlsParameters> {
+        let mut b = TlsParameters::builder(c.host.clone());
+        if let Some(ca) = &c.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| anyhow::anyhow!("[smtp] ca_file {}: {e}", ca.display()))?;
+            b = b.add_root_certificate(
+                Certificate::from_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("[smtp] ca_file {}: {e}", ca.display()))?,
+            );
+        }
+        Ok(b.build_rustls()?)
+    };
+    let tls = match c.tls {
+        TlsMode::Implicit => Tls::Wrapper(params()?),
+        TlsMode::Starttls => Tls::Required(params()?),
+        TlsMode::None => Tls::None,
+    };
+    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone())
+        .port(c.port)
+        .tls(tls)
+        .timeout(Some(Duration::from_secs(c.timeout_secs)));
+    if let Some((user, password)) = &c.credentials {
+        b = b.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
+    }
+    Ok(b.build())
+}
+
+/// What one pass over the due replies did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+    /// True when the server could not be reached at all in this pass.
+    pub unreachable: bool,
+}
+
+/// The outbox sender.
+#[derive(Debug)]
+pub struct Outbox {
+    store: Store,
+    transport: Transport,
+    policy: OutboxConfig,
+}
+
+/// The delay before retry number `attempts` (1-based): doubling from the
+/// base, capped, with up to 20% random jitter so many replies do not all
+/// come back at the same second.
+pub fn backoff(policy: &OutboxConfig, attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(20);
+    let secs = policy
+        .retry_base_secs
+        .saturating_mul(1u64 << exp)
+        .min(policy.retry_max_secs)
+        .max(1);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempts);
+    let jitter = (h.finish() % 1000) as f64 / 1000.0 * 0.2;
+    Duration::from_millis((secs as f64 * 1000.0 * (1.0 + jitter)) as u64)
+}
+
+impl Outbox {
+    pub fn new(store: Store, transport: Transport, policy: OutboxConfig) -> Outbox {
+        Outbox {
+            store,
+            transport,
+            policy,
+        }
+    }
+
+    /// Sends every reply that is due now.
+    ///
+    /// # Errors
+    ///
+    /// Only store failures; send failures are recorded on the entries.
+    pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+        let mut report = DrainReport::default();
+        loop {
+            let due = self.store.due_replies(&store::now(), 100).await?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            for (i, entry) in due.iter().enumerate() {
+                match self.transport.send(entry).await {
+                    Ok(()) => {
+                        self.store.mark_sent(entry.id).await?;
+                        report.sent += 1;
+                        tracing::info!(
+                            id = entry.id,
+                            ticket = entry.ticket.as_deref().unwrap_or(""),
+                            notice = entry.notice,
+                            to = entry.recipient,
+                            "reply sent"
+                        );
+                    }
+                    Err(SendError::Permanent(e)) => {
+                        self.store.mark_attempt(entry.id, &e, None).await?;
+                        report.failed += 1;
+                        tracing::warn!(
+                            id = entry.id,
+                            to = entry.recipient,
+                            error = e,
+                            "reply refused; marked failed"
+                        );
+                    }
+                    Err(SendError::Transient(e)) => {
+                        self.record_retry(entry, &e, &mut report).await?;
+                    }
+                    Err(SendError::Unreachable(e)) => {
+                        // Every other reply of this pass would fail the same way.
+                        for other in &due[i..] {
+                            self.record_retry(other, &e, &mut report).await?;
+                        }
+                        report.unreachable = true;
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn record_retry(
+        &self,
+        entry: &OutboxEntry,
+        error: &str,
+        report: &mut DrainReport,
+    ) -> Result<(), StoreError> {
+        let attempts = u32::try_from(entry.attempts)
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        if attempts >= self.policy.max_attempts {
+            self.store.mark_attempt(entry.id, error, None).await?;
+            report.failed += 1;
+            tracing::warn!(
+                id = entry.id,
+                attempts,
+                error,
+                "reply out of attempts; marked failed"
+            );
+        } else {
+            let delay = backoff(&self.policy, attempts);
+            let next =
+                store::stamp(Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default());
+            self.store
+                .mark_attempt(entry.id, error, Some(&next))
+                .await?;
+            report.retrying += 1;
+        }
+        Ok(())
+    }
+
+    /// How long until the next pending reply is due (`None`: nothing pending).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn until_next(&self) -> Result<Option<Duration>, StoreError> {
+        let Some(next) = self.store.next_due().await? else {
+            return Ok(None);
+        };
+        let at = chrono::DateTime::parse_from_rfc3339(&next)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        Ok(Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = OutboxConfig {
+            max_attempts: 10,
+            retry_base_secs: 30,
+            retry_max_secs: 3600,
+            once_wait_secs: 0,
+        };
+        let first = backoff(&p, 1).as_secs_f64();
+        assert!((30.0..=36.0).contains(&first), "{first}");
+        let third = backoff(&p, 3).as_secs_f64();
+        assert!((120.0..=144.0).contains(&third), "{third}");
+        let late = backoff(&p, 15).as_secs_f64();
+        assert!((3600.0..=4320.0).contains(&late), "{late}");
+    }
+}

@@ -1,0 +1,391 @@
+//! A decision plus templates become an outgoing message: rendered in the
+//! sender's language, with the headers that keep robots from answering it
+//! (RFC 3834) and that thread it under the customer's mail.
+//!
+//! Templates live in `templates/<lang>/<kind>.txt` (first line `Subject: …`,
+//! an empty line, then the body) and are built into the binary; a desk can
+//! override any of them with `[support] templates_dir`. Rendering does no I/O.
+
+use std::path::Path;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::Message;
+use minijinja::{context, Environment, UndefinedBehavior};
+use sha2::{Digest, Sha256};
+
+use crate::mail::InboundMail;
+use crate::triage::{Category, ChargeReason, Language, Notice};
+
+/// Built-in templates: (language, kind, text).
+const BUILTIN: &[(&str, &str, &str)] = &[
+    (
+        "nl",
+        "received",
+        include_str!("../templates/nl/received.txt"),
+    ),
+    (
+        "nl",
+        "chargeable",
+        include_str!("../templates/nl/chargeable.txt"),
+    ),
+    (
+        "nl",
+        "suspended",
+        include_str!("../templates/nl/suspended.txt"),
+    ),
+    (
+        "nl",
+        "unregistered",
+        include_str!("../templates/nl/unregistered.txt"),
+    ),
+    (
+        "fr",
+        "received",
+        include_str!("../templates/fr/received.txt"),
+    ),
+    (
+        "fr",
+        "chargeable",
+        include_str!("../templates/fr/chargeable.txt"),
+    ),
+    (
+        "fr",
+        "suspended",
+        include_str!("../templates/fr/suspended.txt"),
+    ),
+    (
+        "fr",
+        "unregistered",
+        include_str!("../templates/fr/unregistered.txt"),
+    ),
+    (
+        "en",
+        "received",
+        include_str!("../templates/en/received.txt"),
+    ),
+    (
+        "en",
+        "chargeable",
+        include_str!("../templates/en/chargeable.txt"),
+    ),
+    (
+        "en",
+        "suspended",
+        include_str!("../templates/en/suspended.txt"),
+    ),
+    (
+        "en",
+        "unregistered",
+        include_str!("../templates/en/unregistered.txt"),
+    ),
+    (
+        "de",
+        "received",
+        include_str!("../templates/de/received.txt"),
+    ),
+    (
+        "de",
+        "chargeable",
+        include_str!("../templates/de/chargeable.txt"),
+    ),
+    (
+        "de",
+        "suspended",
+        include_str!("../templates/de/suspended.txt"),
+    ),
+    (
+        "de",
+        "unregistered",
+        include_str!("../templates/de/unregistered.txt"),
+    ),
+];
+
+/// Why a reply could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("template {name}: {source}")]
+    Template {
+        name: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("template {0}: the first line must be `Subject: …` followed by an empty line")]
+    Format(String),
+    #[error("cannot read template {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot address a reply to {address:?}: {reason}")]
+    Address { address: String, reason: String },
+    #[error("cannot build the reply: {0}")]
+    Build(String),
+}
+
+/// What to answer, to whom, about what.
+#[derive(Debug, Clone)]
+pub struct ReplyRequest<'a> {
+    pub notice: Notice,
+    pub language: Language,
+    pub ticket: Option<&'a str>,
+    pub inbound: &'a InboundMail,
+    /// The address the reply goes to (the registered address for persons).
+    pub recipient: &'a str,
+    pub name: &'a str,
+    pub customer: Option<&'a str>,
+    pub category: Option<Category>,
+    pub reason: Option<ChargeReason>,
+}
+
+/// A rendered reply, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct OutgoingReply {
+    /// Without angle brackets.
+    pub message_id: String,
+    pub in_reply_to: String,
+    pub envelope_from: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    /// The complete RFC 5322 message, sent byte for byte.
+    pub raw: Vec<u8>,
+}
+
+/// Renders replies from templates.
+pub struct Replier {
+    env: Environment<'static>,
+    from: Mailbox,
+    desk: String,
+    support_address: String,
+    domain: String,
+}
+
+impl std::fmt::Debug for Replier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replier").field("from", &self.from).finish()
+    }
+}
+
+fn template_name(lang: &str, kind: &str) -> String {
+    format!("{lang}/{kind}.txt")
+}
+
+impl Replier {
+    /// Loads the built-in templates, overridden by any found in `override_dir`.
+    ///
+    /// # Errors
+    ///
+    /// When `from` is not a mailbox, or a template does not parse.
+    pub fn new(
+        from: &str,
+        desk: &str,
+        support_address: &str,
+        override_dir: Option<&Path>,
+    ) -> Result<Replier, ReplyError> {
+        let from: Mailbox = from.parse().map_err(|e| ReplyError::Address {
+            address: from.to_string(),
+            reason: format!("{e}"),
+        })?;
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Lenient);
+        env.set_keep_trailing_newline(true);
+        for (lang, kind, text) in BUILTIN {
+            let name = template_name(lang, kind);
+            let text = match override_dir.map(|d| d.join(lang).join(format!("{kind}.txt"))) {
+                Some(path) if path.exists() => {
+                    std::fs::read_to_string(&path).map_err(|source| ReplyError::Read {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                }
+                _ => (*text).to_string(),
+            };
+            if !text.starts_with("Subject:") {
+                return Err(ReplyError::Format(name));
+            }
+            env.add_template_owned(name.clone(), text)
+                .map_err(|source| ReplyError::Template { name, source })?;
+        }
+        let support = crate::mail::bare_address(support_address).to_string();
+        let domain = support
+            .rsplit('@')
+            .next()
+            .unwrap_or("localhost")
+            .to_string();
+        Ok(Replier {
+            env,
+            from,
+            desk: desk.to_string(),
+            support_address: support,
+            domain,
+        })
+    }
+
+    /// Renders one reply.
+    ///
+    /// # Errors
+    ///
+    /// When the template fails or the recipient is not a usable address.
+    pub fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, ReplyError> {
+        let name = template_name(req.language.code(), req.notice.as_str());
+        let tmpl = self
+            .env
+            .get_template(&name)
+            .map_err(|source| ReplyError::Template {
+                name: name.clone(),
+                source,
+            })?;
+        let rendered = tmpl
+            .render(context! {
+                ticket => req.ticket,
+                subject => req.inbound.subject,
+                name => req.name,
+                customer => req.customer,
+                category => req.category.map(|c| c.as_str()),
+                reason => req.reason.map(|r| r.as_str()),
+                desk => self.desk,
+                support_address => self.support_address,
+            })
+            .map_err(|source| ReplyError::Template {
+                name: name.clone(),
+                source,
+            })?;
+        let (first, body) = rendered
+            .split_once('\n')
+            .ok_or_else(|| ReplyError::Format(name.clone()))?;
+        let subject = first
+            .strip_prefix("Subject:")
+            .ok_or_else(|| ReplyError::Format(name.clone()))?
+            .trim()
+            .to_string();
+        let body = body.trim_start_matches(['\r', '\n']).to_string();
+
+        let to: Mailbox = if req.name.is_empty() {
+            req.recipient.parse()
+        } else {
+            format!(
+                "\"{}\" <{}>",
+                req.name.replace(['"', '\\'], ""),
+                req.recipient
+            )
+            .parse()
+        }
+        .map_err(|e| ReplyError::Address {
+            address: req.recipient.to_string(),
+            reason: format!("{e}"),
+        })?;
+
+        let message_id = self.message_id(&req.inbound.message_id, req.notice);
+        let original = format!("<{}>", req.inbound.message_id);
+        let mut references: Vec<String> = req
+            .inbound
+            .references
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(|r| format!("<{r}>"))
+            .collect();
+        if !references.contains(&original) {
+            references.push(original.clone());
+        }
+        let raw_header = |name: &'static str, value: &str| {
+            HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
+        };
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject.clone())
+            .message_id(Some(format!("<{message_id}>")))
+            .in_reply_to(original)
+            .references(references.join(" "))
+            .date_now()
+            .raw_header(raw_header("Auto-Submitted", "auto-replied"))
+            .raw_header(raw_header("X-Auto-Response-Suppress", "All"))
+            .raw_header(raw_header("X-Loop", &self.support_address))
+            .raw_header(raw_header("Content-Language", req.language.code()))
+            .raw_header(raw_header("X-Servicedesk-Notice", req.notice.as_str()))
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.clone())
+            .map_err(|e| ReplyError::Build(e.to_string()))?;
+        Ok(OutgoingReply {
+            message_id,
+            in_reply_to: req.inbound.message_id.clone(),
+            envelope_from: self.from.email.to_string(),
+            recipient: req.recipient.to_string(),
+            subject,
+            body,
+            raw: message.formatted(),
+        })
+    }
+
+    /// Our Message-ID for the reply of `notice` to `inbound_id`: the same
+    /// inputs always give the same ID, so a re-rendered reply is the same mail.
+    fn message_id(&self, inbound_id: &str, notice: Notice) -> String {
+        let mut h = Sha256::new();
+        h.update(inbound_id.as_bytes());
+        h.update([0]);
+        h.update(notice.as_str().as_bytes());
+        let hex: String = h.finalize()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sd.{hex}.{}@{}", notice.as_str(), self.domain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbound() -> InboundMail {
+        crate::mail::parse(
+            b"From: An <an@x.example>\r\nSubject: Storing\r\nMessage-ID: <m1@x>\r\nReferences: <m0@x>\r\n\r\nhallo\r\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_builtin_template_renders_with_headers() {
+        let r = Replier::new(
+            "Desk <support@example.test>",
+            "Desk",
+            "support@example.test",
+            None,
+        )
+        .unwrap();
+        let mail = inbound();
+        for lang in Language::ALL {
+            for notice in Notice::ALL {
+                let ticket = (notice != Notice::Unregistered).then_some("CS-000007");
+                let out = r
+                    .render(&ReplyRequest {
+                        notice,
+                        language: lang,
+                        ticket,
+                        inbound: &mail,
+                        recipient: "an@x.example",
+                        name: "An",
+                        customer: Some("WZC"),
+                        category: Some(Category::Incident),
+                        reason: Some(ChargeReason::Training),
+                    })
+                    .unwrap();
+                let raw = String::from_utf8_lossy(&out.raw);
+                assert!(raw.contains("Auto-Submitted: auto-replied"), "{raw}");
+                assert!(raw.contains(&format!("Content-Language: {lang}")));
+                assert!(raw.contains(&format!("X-Servicedesk-Notice: {}", notice.as_str())));
+                assert!(raw.contains("In-Reply-To: <m1@x>"));
+                assert!(raw.contains("References: <m0@x> <m1@x>"));
+                assert_eq!(
+                    out.subject.contains("[CS-000007]"),
+                    ticket.is_some(),
+                    "{lang} {notice:?}"
+                );
+                assert!(!out.body.is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! The support mailbox over IMAP: connect (implicit TLS, STARTTLS or plain),
+//! log in, fetch messages in UID batches without marking them read, and move
+//! them to the processed or quarantine folder once their outcome is committed.
+//!
+//! The source knows nothing about tickets; it hands out raw bytes with a
+//! stable key (account, mailbox, UIDVALIDITY, UID) and moves what it is told.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::{Client, Session};
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::config::{ImapConfig, TlsMode};
+use crate::pipeline::Disposition;
+
+/// How long connecting and logging in may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one command may take before the connection is considered dead.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+/// At most this many bytes of message bodies are fetched in one round trip.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+
+/// An IMAP failure, sorted by what the daemon can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    /// Network trouble, a server restart, a timeout: reconnect and retry.
+    #[error("IMAP connection to {server} failed: {reason}")]
+    Connection { server: String, reason: String },
+    /// The server refused the login: retrying will not help until fixed.
+    #[error("IMAP login as {user} on {server} was refused: {reason}")]
+    Login {
+        server: String,
+        user: String,
+        reason: String,
+    },
+    /// A command failed (e.g. the mailbox does not exist).
+    #[error("IMAP {command} on {server} failed: {reason}")]
+    Command {
+        server: String,
+        command: String,
+        reason: String,
+    },
+}
+
+/// Plain TCP or TLS, as one stream type for async-imap.
+#[derive(Debug)]
+pub enum ImapStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for ImapStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// One fetched message.
+#[derive(Debug)]
+pub struct Fetched {
+    pub uid: u32,
+    /// `imap:{user}@{host}:{port}/{mailbox};UIDVALIDITY={v}/UID={uid}`.
+    pub key: String,
+    pub raw: Vec<u8>,
+}
+
+/// A logged-in connection with the support mailbox selected.
+pub struct ImapSource {
+    config: ImapConfig,
+    session: Session<ImapStream>,
+    uid_validity: u32,
+    has_move: bool,
+    has_idle: bool,
+    has_uidplus: bool,
+}
+
+impl fmt::Debug for ImapSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapSource")
+            .field("server", &self.server())
+            .field("mailbox", &self.config.mailbox)
+            .field("uid_validity", &self.uid_validity)
+            .finish()
+    }
+}
+
+fn server_name(c: &ImapConfig) -> String {
+    format!("{}:{}", c.host, c.port)
+}
+
+/// `1:3,5,7:9` from a set of UIDs.
+pub fn uid_set(uids: &[u32]) -> String {
+    let sorted: BTreeSet<u32> = uids.iter().copied().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut iter = sorted.into_iter().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end = iter.next().unwrap_or(end);
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+    }
+    out.join(",")
+}
+
+/// Quotes a mailbox name for a command line.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+async fn timed<T, E: fmt::Display>(
+    server: &str,
+    command: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            let reason = e.to_string();
+            // async-imap reports a NO/BAD as a "No"/"Bad" error, anything else is the link.
+            if reason.starts_with("No Response") || reason.starts_with("Bad Response") {
+                Err(ImapError::Command {
+                    server: server.into(),
+                    command: command.into(),
+                    reason,
+                })
+            } else {
+                Err(ImapError::Connection {
+                    server: server.into(),
+                    reason: format!("{command}: {reason}"),
+                })
+            }
+        }
+        Err(_) => Err(ImapError::Connection {
+            server: server.into(),
+            reason: format!("{command}: no answer within {}s", COMMAND_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
+async fn tls_wrap(
+    config: &ImapConfig,
+    tcp: TcpStream,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<ImapStream, ImapError> {
+    let server = server_name(config);
+    let name = rustls::pki_types::ServerName::try_from(config.host.clone()).map_err(|e| {
+        ImapError::Connection {
+            server: server.clone(),
+            reason: format!("invalid TLS server name: {e}"),
+        }
+    })?;
+    let stream = TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ImapError::Connection {
+            server,
+            reason: format!("TLS handshake: {e}"),
+        })?;
+    Ok(ImapStream::Tls(Box::new(stream)))
+}
+
+impl ImapSource {
+    /// Connects, logs in, creates the processed and quarantine folders when
+    /// missing and selects the mailbox.
+    ///
+    /// # Errors
+    ///
+    /// [`ImapError::Connection`] for network and TLS trouble,
+    /// [`ImapError::Login`] when the credentials are refused,
+    /// [`ImapError::Command`] when the mailbox cannot be selected.
+    pub async fn connect(config: &ImapConfig) -> Result<ImapSource, ImapError> {
+        let server = server_name(config);
+        let conn_err = |reason: String| ImapError::Connection {
+            server: server.clone(),
+            reason,
+        };
+        let tls = match config.tls {
+            TlsMode::None => None,
+            _ => Some(
+                crate::tls::client_config(config.ca_file.as_deref())
+                    .map_err(|e| conn_err(format!("{e:#}")))?,
+            ),
+        };
+        let tcp = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TcpStream::connect((config.host.as_str(), config.port)),
+        )
+        .await
+        .map_err(|_| conn_err("connect timed out".into()))?
+        .map_err(|e| conn_err(e.to_string()))?;
+        tcp.set_nodelay(true).ok();
+
+        let client = match (config.tls, tls) {
+            (TlsMode::Implicit, Some(tls)) => {
+                let mut client = Client::new(tls_wrap(config, tcp, tls).await?);
+                greeting(&mut client, &server).await?;
+                client
+            }
+            (TlsMode::Starttls, Some(tls)) => {
+                let mut client = Client::new(ImapStream::Plain(tcp));
+                greeting(&mut client, &server).await?;
+                timed(
+                    &server,
+                    "STARTTLS",
+                    client.run_command_and_check_ok("STARTTLS", None),
+                )
+                .await?;
+                let ImapStream::Plain(tcp) = client.into_inner() else {
+                    unreachable!("the stream is plain before STARTTLS")
+                };
+                Client::new(tls_wrap(config, tcp, tls).await?)
+            }
+            _ => {
+                let mut client = Client::new(ImapStream::Plain(tcp));
+                greeting(&mut client, &server).await?;
+                client
+            }
+        };
+        let login = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            client.login(&config.username, config.password.expose()),
+        )
+        .await
+        .map_err(|_| conn_err("login timed out".into()))?;
+        let mut session = match login {
+            Ok(s) => s,
+            Err((e, _)) => {
+                let reason = e.to_string();
+                return Err(
+                    if reason.starts_with("No Response") || reason.starts_with("Bad Response") {
+                        ImapError::Login {
+                            server,
+                            user: config.username.clone(),
+                            reason,
+                        }
+                    } else {
+                        conn_err(format!("login: {reason}"))
+                    },
+                );
+            }
+        };
+        let caps = timed(&server, "CAPABILITY", session.capabilities()).await?;
+        let has_move = caps.has_str("MOVE");
+        let has_idle = caps.has_str("IDLE");
+        let has_uidplus = caps.has_str("UIDPLUS");
+        for folder in [&config.processed_folder, &config.quarantine_folder] {
+            ensure_folder(&mut session, &server, folder).await?;
+        }
+        let mailbox = timed(&server, "SELECT", session.select(&config.mailbox)).await?;
+        let uid_validity = mailbox.uid_validity.unwrap_or(0);
+        tracing::debug!(
+            server,
+            mailbox = config.mailbox,
+            uid_validity,
+            has_move,
+            has_idle,
+            "IMAP ready"
+        );
+        Ok(ImapSource {
+            config: config.clone(),
+            session,
+            uid_validity,
+            has_move,
+            has_idle,
+            has_uidplus,
+        })
+    }
+
+    pub fn server(&self) -> String {
+        server_name(&self.config)
+    }
+
+    pub fn has_idle(&self) -> bool {
+        self.has_idle
+    }
+
+    fn key(&self, uid: u32) -> String {
+        format!(
+            "imap:{}@{}:{}/{};UIDVALIDITY={}/UID={uid}",
+            self.config.username,
+            self.config.host,
+            self.config.port,
+            self.config.mailbox,
+            self.uid_validity
+        )
+    }
+
+    /// The next batch of messages in the mailbox, oldest first, not marked
+    /// read. Empty when the mailbox is empty.
+    ///
+    /// # Errors
+    ///
+    /// When the connection fails; nothing has changed on the server then.
+    pub async fn fetch_batch(&mut self) -> Result<Vec<Fetched>, ImapError> {
+        let server = self.server();
+        let uids = timed(&server, "UID SEARCH", self.session.uid_search("UNDELETED")).await?;
+        let mut uids: Vec<u32> = uids.into_iter().collect();
+        uids.sort_unstable();
+        uids.truncate(self.config.batch_size as usize);
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Sizes first, so one round trip never holds more than BATCH_BYTES of bodies.
+        let sizes: Vec<(u32, u64)> = timed(&server, "UID FETCH", async {
+            self.session
+                .uid_fetch(uid_set(&uids), "(UID RFC822.SIZE)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?
+        .iter()
+        .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
+        .collect();
+        let mut chosen = Vec::new();
+        let mut total = 0u64;
+        for (uid, size) in sizes {
+            if !chosen.is_empty() && total + size > BATCH_BYTES {
+                break;
+            }
+            total += size;
+            chosen.push(uid);
+        }
+        chosen.sort_unstable();
+        let fetches = timed(&server, "UID FETCH", async {
+            self.session
+                .uid_fetch(uid_set(&chosen), "(UID BODY.PEEK[])")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        let mut out: Vec<Fetched> = fetches
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid?;
+                Some(Fetched {
+                    uid,
+                    key: self.key(uid),
+                    raw: f.body().unwrap_or_default().to_vec(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|f| f.uid);
+        Ok(out)
+    }
+
+    /// Moves finished messages out of the mailbox: one command per folder.
+    ///
+    /// # Errors
+    ///
+    /// When the connection fails. The messages then stay in the mailbox and
+    /// are recognised by their key when fetched again.
+    pub async fn finish(&mut self, done: &[(u32, Disposition)]) -> Result<(), ImapError> {
+        for (disposition, folder) in [
+            (Disposition::Processed, self.config.processed_folder.clone()),
+            (
+                Disposition::Quarantine,
+                self.config.quarantine_folder.clone(),
+            ),
+        ] {
+            let uids: Vec<u32> = done
+                .iter()
+                .filter(|(_, d)| *d == disposition)
+                .map(|(u, _)| *u)
+                .collect();
+            if !uids.is_empty() {
+                self.move_uids(&uids, &folder).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn move_uids(&mut self, uids: &[u32], folder: &str) -> Result<(), ImapError> {
+        let server = self.server();
+        let set = uid_set(uids);
+        if self.has_move {
+            return timed(
+                &server,
+                "UID MOVE",
+                self.session.uid_mv(&set, quote(folder)),
+            )
+            .await;
+        }
+        // RFC 3501 fallback: copy, flag, expunge (only these UIDs where UIDPLUS allows).
+        timed(
+            &server,
+            "UID COPY",
+            self.session.uid_copy(&set, quote(folder)),
+        )
+        .await?;
+        timed(&server, "UID STORE", async {
+            self.session
+                .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await?;
+        if self.has_uidplus {
+            timed(&server, "UID EXPUNGE", async {
+                self.session
+                    .uid_expunge(&set)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+        } else {
+            timed(&server, "EXPUNGE", async {
+                self.session.expunge().await?.try_collect::<Vec<_>>().await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the server reports new mail (IDLE), `timeout` passes, or
+    /// `stop` resolves. Without IDLE this is a plain sleep.
+    ///
+    /// # Errors
+    ///
+    /// When the connection fails during the wait.
+    pub async fn wait(
+        self,
+        timeout: Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<ImapSource, ImapError> {
+        let server = self.server();
+        if !self.has_idle {
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {},
+                _ = stop => {},
+            }
+            return Ok(self);
+        }
+        // Drop what arrived unasked before; the IDLE start re-reports news.
+        while self.session.unsolicited_responses.try_recv().is_ok() {}
+        let ImapSource {
+            config,
+            session,
+            uid_validity,
+            has_move,
+            has_idle,
+            has_uidplus,
+        } = self;
+        let mut idle = session.idle();
+        timed(&server, "IDLE", idle.init()).await?;
+        {
+            let (wait, _interrupt) = idle.wait_with_timeout(timeout);
+            tokio::select! {
+                r = wait => {
+                    match r {
+                        Ok(IdleResponse::NewData(_)) | Ok(IdleResponse::Timeout) | Ok(IdleResponse::ManualInterrupt) => {}
+                        Err(e) => return Err(ImapError::Connection { server, reason: format!("IDLE: {e}") }),
+                    }
+                }
+                _ = stop => {}
+            }
+        }
+        let session = timed(&server, "DONE", idle.done()).await?;
+        Ok(ImapSource {
+            config,
+            session,
+            uid_validity,
+            has_move,
+            has_idle,
+            has_uidplus,
+        })
+    }
+
+    /// Says goodbye to the server; errors are irrelevant at this point.
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.session.logout()).await;
+    }
+}
+
+async fn greeting(client: &mut Client<ImapStream>, server: &str) -> Result<(), ImapError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.read_response()).await {
+        Ok(Ok(Some(_))) => Ok(()),
+        Ok(Ok(None)) => Err(ImapError::Connection {
+            server: server.into(),
+            reason: "closed before the greeting".into(),
+        }),
+        Ok(Err(e)) => Err(ImapError::Connection {
+            server: server.into(),
+            reason: format!("greeting: {e}"),
+        }),
+        Err(_) => Err(ImapError::Connection {
+            server: server.into(),
+            reason: "no greeting".into(),
+        }),
+    }
+}
+
+async fn ensure_folder(
+    session: &mut Session<ImapStream>,
+    server: &str,
+    folder: &str,
+) -> Result<(), ImapError> {
+    let existing = timed(server, "LIST", async {
+        session
+            .list(Some(""), Some(&quote(folder)))
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?;
+    if existing.is_empty() {
+        timed(server, "CREATE", session.create(quote(folder))).await?;
+        tracing::info!(server, folder, "created IMAP folder");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[5, 1, 2, 3, 7, 9, 10]), "1:3,5,7,9:10");
+        assert_eq!(uid_set(&[4]), "4");
+    }
+}

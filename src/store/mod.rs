@@ -1,0 +1,875 @@
+//! One store interface over two databases: SQLite (the embedded default) and
+//! PostgreSQL (for several machines), chosen by the URL scheme.
+//!
+//! The SQL is shared (`$1` placeholders work on both through sqlx's `Any`
+//! driver); what differs per backend lives in [`sqlite`] and [`postgres`]:
+//! connecting, migrations, and locking. Everything a message changes (ticket,
+//! thread, intake record, queued reply) is written in one [`Tx`], so a crash
+//! leaves either all of it or none of it.
+
+pub mod postgres;
+pub mod sqlite;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::AnyPool;
+use sqlx::{Any, Row, Transaction};
+
+use crate::registry::{ContractStatus, Customer, Person, Registry, Role};
+use crate::triage::{Language, NewTicket};
+
+/// A database failure, sorted by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or is busy; try again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A constraint refused the write (e.g. a Message-ID seen concurrently).
+    #[error("conflicting write: {0}")]
+    Conflict(#[source] sqlx::Error),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Other(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(e),
+            sqlx::Error::Database(db) => {
+                if db.is_unique_violation() {
+                    StoreError::Conflict(e)
+                } else if db.message().contains("database is locked")
+                    || db.message().contains("database is busy")
+                {
+                    StoreError::Unavailable(e)
+                } else {
+                    StoreError::Other(e)
+                }
+            }
+            _ => StoreError::Other(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store: a connection pool and which backend it talks to.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The current time as stored: RFC 3339, UTC, milliseconds (sorts as text).
+pub fn now() -> String {
+    stamp(Utc::now())
+}
+
+pub fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// How an inbound message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ticket,
+    Followup,
+    Unregistered,
+    Suppressed,
+    Duplicate,
+    Quarantined,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ticket => "ticket",
+            Outcome::Followup => "followup",
+            Outcome::Unregistered => "unregistered",
+            Outcome::Suppressed => "suppressed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Quarantined => "quarantined",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [
+            Outcome::Ticket,
+            Outcome::Followup,
+            Outcome::Unregistered,
+            Outcome::Suppressed,
+            Outcome::Duplicate,
+            Outcome::Quarantined,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+/// An intake record to write.
+#[derive(Debug, Clone)]
+pub struct IntakeRecord<'a> {
+    pub message_id: &'a str,
+    pub from: &'a str,
+    pub subject: &'a str,
+    pub outcome: Outcome,
+    pub ticket: Option<&'a str>,
+    pub detail: &'a str,
+    pub source: &'a str,
+    pub source_key: Option<&'a str>,
+    /// Raw bytes, kept for quarantined messages only.
+    pub raw: Option<&'a [u8]>,
+}
+
+/// A message on a ticket's thread.
+#[derive(Debug, Clone)]
+pub struct ThreadMessage<'a> {
+    pub direction: &'a str,
+    pub message_id: &'a str,
+    pub from: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// A reply to queue.
+#[derive(Debug, Clone)]
+pub struct NewOutboxEntry<'a> {
+    pub ticket: Option<&'a str>,
+    pub notice: &'a str,
+    pub message_id: &'a str,
+    pub in_reply_to: &'a str,
+    pub envelope_from: &'a str,
+    pub recipient: &'a str,
+    pub raw: &'a [u8],
+}
+
+/// A queued reply, as the outbox sender sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub ticket: Option<String>,
+    pub notice: String,
+    pub message_id: String,
+    pub in_reply_to: String,
+    pub envelope_from: String,
+    pub recipient: String,
+    #[serde(skip)]
+    pub raw: Vec<u8>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+}
+
+/// A ticket as agents and `tickets list --json` see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketView {
+    pub number: String,
+    pub category: String,
+    pub chargeable: bool,
+    pub chargeable_reason: Option<String>,
+    pub status: String,
+    pub customer: String,
+    pub campus: Option<String>,
+    pub charge_approved: Option<bool>,
+    pub sender: String,
+    pub sender_name: String,
+    pub subject: String,
+    pub language: String,
+    pub message_ids: Vec<String>,
+    pub evidence: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One message of a ticket's thread, for `tickets show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadEntry {
+    pub direction: String,
+    pub message_id: String,
+    pub from: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+/// An intake record as `intake list --json` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntakeView {
+    pub message_id: String,
+    pub from: String,
+    pub subject: String,
+    pub outcome: String,
+    pub ticket: Option<String>,
+    pub detail: String,
+    pub source: String,
+    pub received_at: String,
+}
+
+/// Filters of `tickets list`.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub category: Option<String>,
+    pub status: Option<String>,
+}
+
+/// What an import changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// One open transaction; dropped without [`Tx::commit`] it rolls back.
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+    prefix: String,
+}
+
+impl Store {
+    /// Connects to the database named by `url` and brings its schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the database cannot be reached,
+    /// [`StoreError::Migrate`] when the schema cannot be migrated.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            sqlite::connect(url).await
+        } else {
+            postgres::connect(url).await
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a transaction; `prefix` numbers the tickets it creates.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached.
+    pub async fn begin(&self, prefix: &str) -> Result<Tx> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Sqlite {
+            // Take the write lock now rather than failing half-way on upgrade.
+            sqlx::query("UPDATE outbox SET id = id WHERE 0")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Tx {
+            tx,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    // ------------------------------------------------------------ registry
+
+    /// Writes customers; re-importing the same rows changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// On database failure; nothing is written then.
+    pub async fn import_customers(&self, customers: &[Customer]) -> Result<ImportSummary> {
+        let mut tx = self.pool.begin().await?;
+        let mut sum = ImportSummary::default();
+        for c in customers {
+            let key = c.name.to_lowercase();
+            let campuses = c.campuses.join(";");
+            let existing: Option<(String, String, String)> =
+                sqlx::query("SELECT name, contract_status, campuses FROM customers WHERE key = $1")
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| (r.get(0), r.get(1), r.get(2)));
+            let wanted = (
+                c.name.clone(),
+                c.status.as_str().to_string(),
+                campuses.clone(),
+            );
+            match existing {
+                Some(e) if e == wanted => sum.unchanged += 1,
+                Some(_) => {
+                    sqlx::query(
+                        "UPDATE customers SET name = $2, contract_status = $3, campuses = $4 WHERE key = $1",
+                    )
+                    .bind(&key)
+                    .bind(&c.name)
+                    .bind(c.status.as_str())
+                    .bind(&campuses)
+                    .execute(&mut *tx)
+                    .await?;
+                    sum.updated += 1;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO customers (key, name, contract_status, campuses) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&key)
+                    .bind(&c.name)
+                    .bind(c.status.as_str())
+                    .bind(&campuses)
+                    .execute(&mut *tx)
+                    .await?;
+                    sum.added += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(sum)
+    }
+
+    /// Writes reference persons; re-importing the same rows changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// On database failure; nothing is written then.
+    pub async fn import_persons(&self, persons: &[Person]) -> Result<ImportSummary> {
+        let mut tx = self.pool.begin().await?;
+        let mut sum = ImportSummary::default();
+        for p in persons {
+            let key = p.customer.to_lowercase();
+            let wanted = (
+                p.name.clone(),
+                key.clone(),
+                p.campus.clone(),
+                p.role.as_str().to_string(),
+                p.language.code().to_string(),
+            );
+            let existing = sqlx::query(
+                "SELECT name, customer_key, campus, role, language FROM persons WHERE email = $1",
+            )
+            .bind(&p.email)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<Option<String>, _>(2),
+                    r.get::<String, _>(3),
+                    r.get::<String, _>(4),
+                )
+            });
+            let sql = match existing {
+                Some(e) if e == wanted => {
+                    sum.unchanged += 1;
+                    continue;
+                }
+                Some(_) => {
+                    sum.updated += 1;
+                    "UPDATE persons SET name = $2, customer_key = $3, campus = $4, role = $5, language = $6 WHERE email = $1"
+                }
+                None => {
+                    sum.added += 1;
+                    "INSERT INTO persons (email, name, customer_key, campus, role, language) VALUES ($1, $2, $3, $4, $5, $6)"
+                }
+            };
+            sqlx::query(sql)
+                .bind(&p.email)
+                .bind(&p.name)
+                .bind(&key)
+                .bind(p.campus.clone())
+                .bind(p.role.as_str())
+                .bind(p.language.code())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(sum)
+    }
+
+    /// The whole registry, for triage.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn registry(&self) -> Result<Registry> {
+        let customers = sqlx::query("SELECT name, contract_status, campuses FROM customers")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| Customer {
+                name: r.get(0),
+                status: ContractStatus::parse(&r.get::<String, _>(1))
+                    .unwrap_or(ContractStatus::Active),
+                campuses: r
+                    .get::<String, _>(2)
+                    .split(';')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+            .collect();
+        let persons = sqlx::query(
+            "SELECT p.email, p.name, c.name, p.campus, p.role, p.language \
+             FROM persons p JOIN customers c ON c.key = p.customer_key",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| Person {
+            email: r.get(0),
+            name: r.get(1),
+            customer: r.get(2),
+            campus: r.get(3),
+            role: Role::parse(&r.get::<String, _>(4)).unwrap_or(Role::Campus),
+            language: Language::parse(&r.get::<String, _>(5)).unwrap_or(Language::Nl),
+        })
+        .collect();
+        Ok(Registry::new(customers, persons))
+    }
+
+    // -------------------------------------------------------------- intake
+
+    /// What was recorded for the message at this source position, if it was
+    /// (a restart after the commit but before the move).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn source_outcome(
+        &self,
+        source_key: &str,
+    ) -> Result<Option<(Outcome, Option<String>)>> {
+        let row = sqlx::query("SELECT outcome, ticket_number FROM intake WHERE source_key = $1")
+            .bind(source_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| Some((Outcome::parse(&r.get::<String, _>(0))?, r.get(1)))))
+    }
+
+    /// The ticket (if any) of the first sighting of this Message-ID.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn first_sighting(&self, message_id: &str) -> Result<Option<Option<String>>> {
+        let row = sqlx::query(
+            "SELECT ticket_number FROM intake WHERE message_id = $1 \
+             AND outcome IN ('ticket', 'followup', 'unregistered', 'suppressed')",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.get::<Option<String>, _>(0)))
+    }
+
+    /// Intake records, newest last.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn intake(&self) -> Result<Vec<IntakeView>> {
+        let rows = sqlx::query(
+            "SELECT message_id, from_addr, subject, outcome, ticket_number, detail, source, received_at \
+             FROM intake ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| IntakeView {
+                message_id: r.get(0),
+                from: r.get(1),
+                subject: r.get(2),
+                outcome: r.get(3),
+                ticket: r.get(4),
+                detail: r.get(5),
+                source: r.get(6),
+                received_at: r.get(7),
+            })
+            .collect())
+    }
+
+    // ------------------------------------------------------------- tickets
+
+    /// Tickets, pre-sorted: by category, then status, then number.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketView>> {
+        let rows = sqlx::query(
+            "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
+                    sender, sender_name, subject, language, evidence, created_at, updated_at \
+             FROM tickets \
+             WHERE ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) \
+             ORDER BY category, status, id",
+        )
+        .bind(filter.category.clone().unwrap_or_default())
+        .bind(filter.status.clone().unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        let ids = sqlx::query(
+            "SELECT ticket_id, message_id FROM messages WHERE direction = 'in' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_ticket: std::collections::HashMap<i64, Vec<String>> =
+            std::collections::HashMap::new();
+        for r in ids {
+            by_ticket.entry(r.get(0)).or_default().push(r.get(1));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                ticket_view(
+                    &r,
+                    by_ticket.remove(&r.get::<i64, _>(0)).unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
+    /// One ticket with its thread.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when no ticket has that number.
+    pub async fn ticket(&self, number: &str) -> Result<(TicketView, Vec<ThreadEntry>)> {
+        let row = sqlx::query(
+            "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
+                    sender, sender_name, subject, language, evidence, created_at, updated_at \
+             FROM tickets WHERE number = $1",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
+        let id: i64 = row.get(0);
+        let thread: Vec<ThreadEntry> = sqlx::query(
+            "SELECT direction, message_id, from_addr, subject, body, created_at \
+             FROM messages WHERE ticket_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| ThreadEntry {
+            direction: r.get(0),
+            message_id: r.get(1),
+            from: r.get(2),
+            subject: r.get(3),
+            body: r.get(4),
+            created_at: r.get(5),
+        })
+        .collect();
+        let ids = thread
+            .iter()
+            .filter(|m| m.direction == "in")
+            .map(|m| m.message_id.clone())
+            .collect();
+        Ok((ticket_view(&row, ids), thread))
+    }
+
+    // -------------------------------------------------------------- outbox
+
+    /// Pending replies whose next attempt is due at `now`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn due_replies(&self, now: &str, limit: i64) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(&format!(
+            "{OUTBOX_SELECT} WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(outbox_entry).collect())
+    }
+
+    /// Every queued reply, newest last.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn outbox(&self) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(&format!("{OUTBOX_SELECT} ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(outbox_entry).collect())
+    }
+
+    /// When the next pending reply becomes due, if any is pending.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn next_due(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// How many replies wait to be sent.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn pending_replies(&self) -> Result<usize> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Records that the server accepted a reply.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn mark_sent(&self, id: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: retried at `next_attempt_at`, or given up on.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn mark_attempt(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<&str>,
+    ) -> Result<()> {
+        let (status, next) = match next_attempt_at {
+            Some(at) => ("pending", at.to_string()),
+            None => ("failed", now()),
+        };
+        sqlx::query(
+            "UPDATE outbox SET status = $2, attempts = attempts + 1, last_error = $3, next_attempt_at = $4 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(error)
+        .bind(next)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts a failed reply back in the queue.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when no failed reply has that id.
+    pub async fn retry_reply(&self, id: i64) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+             WHERE id = $1 AND status = 'failed'",
+        )
+        .bind(id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("failed reply {id}")));
+        }
+        Ok(())
+    }
+}
+
+const OUTBOX_SELECT: &str =
+    "SELECT id, ticket_number, notice, message_id, in_reply_to, envelope_from, recipient, raw, \
+     status, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox";
+
+fn outbox_entry(r: &AnyRow) -> OutboxEntry {
+    OutboxEntry {
+        id: r.get(0),
+        ticket: r.get(1),
+        notice: r.get(2),
+        message_id: r.get(3),
+        in_reply_to: r.get(4),
+        envelope_from: r.get(5),
+        recipient: r.get(6),
+        raw: r.get(7),
+        status: r.get(8),
+        attempts: r.get(9),
+        next_attempt_at: r.get(10),
+        last_error: r.get(11),
+        created_at: r.get(12),
+        sent_at: r.get(13),
+    }
+}
+
+fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> TicketView {
+    let reason: Option<String> = r.get(3);
+    TicketView {
+        number: r.get(1),
+        category: r.get(2),
+        chargeable: reason.is_some(),
+        chargeable_reason: reason,
+        status: r.get(4),
+        customer: r.get(5),
+        campus: r.get(6),
+        charge_approved: r.get::<Option<i64>, _>(7).map(|v| v != 0),
+        sender: r.get(8),
+        sender_name: r.get(9),
+        subject: r.get(10),
+        language: r.get(11),
+        message_ids,
+        evidence: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or_default(),
+        created_at: r.get(13),
+        updated_at: r.get(14),
+    }
+}
+
+impl Tx {
+    /// Creates a ticket and returns its number.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn insert_ticket(&mut self, t: &NewTicket, subject: &str) -> Result<(i64, String)> {
+        let at = now();
+        let evidence = serde_json::to_string(&t.evidence).unwrap_or_else(|_| "{}".into());
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tickets (category, chargeable_reason, status, customer, campus, sender, sender_name, \
+                                  subject, language, evidence, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(t.category.as_str())
+        .bind(t.chargeable.map(|r| r.as_str()))
+        .bind(t.status.as_str())
+        .bind(&t.customer)
+        .bind(t.campus.clone())
+        .bind(&t.sender)
+        .bind(&t.sender_name)
+        .bind(subject)
+        .bind(t.language.code())
+        .bind(evidence)
+        .bind(at)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let number = format!("{}-{id:06}", self.prefix);
+        sqlx::query("UPDATE tickets SET number = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&number)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok((id, number))
+    }
+
+    /// Adds a message to a ticket's thread.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(ticket_id)
+        .bind(m.direction)
+        .bind(m.message_id)
+        .bind(m.from)
+        .bind(m.subject)
+        .bind(m.body)
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records what became of an inbound message.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Conflict`] when this Message-ID was already recorded as
+    /// a first sighting, or this source position already recorded.
+    pub async fn record_intake(&mut self, r: &IntakeRecord<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO intake (message_id, from_addr, subject, outcome, ticket_number, detail, source, \
+                                 source_key, raw, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(r.message_id)
+        .bind(r.from)
+        .bind(r.subject)
+        .bind(r.outcome.as_str())
+        .bind(r.ticket)
+        .bind(r.detail)
+        .bind(r.source)
+        .bind(r.source_key)
+        .bind(r.raw.map(|b| b.to_vec()))
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues a reply for the outbox sender.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn queue_reply(&mut self, e: &NewOutboxEntry<'_>) -> Result<()> {
+        let at = now();
+        sqlx::query(
+            "INSERT INTO outbox (ticket_number, notice, message_id, in_reply_to, envelope_from, recipient, raw, \
+                                 status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+        )
+        .bind(e.ticket)
+        .bind(e.notice)
+        .bind(e.message_id)
+        .bind(e.in_reply_to)
+        .bind(e.envelope_from)
+        .bind(e.recipient)
+        .bind(e.raw.to_vec())
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes everything in this transaction durable at once.
+    ///
+    /// # Errors
+    ///
+    /// On database failure; nothing was written then.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}

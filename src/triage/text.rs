@@ -1,0 +1,129 @@
+//! Reading a mail the way an agent does: the subject and the new text, without
+//! the quoted history, the signature and the legal disclaimer underneath.
+//! The full text stays on the ticket; this view is only for deciding.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// Lines that start the quoted earlier conversation (or a forwarded one) in
+/// the desk's four languages and the common mail programs.
+static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)^\s*(
+            (op|on|le|am|el|il)\s.{4,200}(schreef|wrote|a\s+écrit|schrieb|escribió|ha\s+scritto)\s*.{0,80}:\s*$
+          | -{2,}\s*(original\s+message|oorspronkelijk\s+bericht|message\s+d'origine|ursprüngliche\s+nachricht|forwarded\s+message|doorgestuurd\s+bericht|message\s+transféré|weitergeleitete\s+nachricht)\s*-{2,}
+          | _{10,}\s*$
+          | (van|from|de|von)\s*:\s.+@.+$
+        )",
+    )
+    .expect("valid quote-header regex")
+});
+
+/// Lines from which on everything is signature or disclaimer.
+static SIGNATURE_START: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)^\s*(
+            --\s*$
+          | (met\s+vriendelijke\s+groet(en)?|vriendelijke\s+groet(en)?|mvg|groetjes|cordialement|bien\s+(à\s+vous|cordialement)|salutations|meilleures\s+salutations|kind\s+regards|best\s+regards|regards|best|cheers|thanks\s+in\s+advance|mit\s+freundlichen\s+grüßen|mit\s+freundlichen\s+grüssen|freundliche\s+grüße|viele\s+grüße|mfg|lg)\s*[,.!]?\s*$
+          | (disclaimer|vertrouwelijkheid|dit\s+bericht\s+(is|kan)\s+vertrouwelijk|ce\s+message\s+(et\s+ses\s+pièces|est\s+confidentiel)|this\s+(e-?mail|message)\s+(and\s+any|is\s+confidential|may\s+contain)|diese\s+(e-?mail|nachricht)\s+(enthält|ist\s+vertraulich|kann\s+vertrauliche))
+          | (sent\s+from\s+my|verzonden\s+vanaf\s+mijn|envoyé\s+de\s+mon|von\s+meinem\s+.{1,30}\s+gesendet)
+        )",
+    )
+    .expect("valid signature regex")
+});
+
+/// Greeting lines carry no meaning for sorting.
+static GREETING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(beste|dag|hallo|hoi|goedemorgen|goeiemiddag|goedemiddag|bonjour|bonsoir|madame|monsieur|cher|chère|dear|hello|hi|good\s+morning|sehr\s+geehrte|guten\s+(tag|morgen)|liebe|lieber)\b.{0,60}[,!]?\s*$")
+        .expect("valid greeting regex")
+});
+
+/// The parts of a mail that matter for deciding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The subject without `Re:`/`Fwd:`/`TR:`/`AW:` prefixes.
+    pub subject: String,
+    /// The new text: no quoted history, signature, disclaimer or greeting.
+    pub body: String,
+    /// True when the mail quoted an earlier message below the new text.
+    pub has_quote: bool,
+}
+
+static SUBJECT_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*((re|fw|fwd|tr|aw|wg|antw|sv|vs|réf|ref)\s*(\[\d+\])?\s*:\s*)+")
+        .expect("valid prefix regex")
+});
+
+impl Reading {
+    pub fn of(subject: &str, text: &str) -> Reading {
+        let subject = SUBJECT_PREFIX.replace(subject, "").trim().to_string();
+        let mut lines = Vec::new();
+        let mut has_quote = false;
+        // After the signature starts, lines are only looked at for quotes.
+        let mut in_signature = false;
+        for line in text.lines() {
+            if QUOTE_HEADER.is_match(line) {
+                has_quote = true;
+                break;
+            }
+            if line.trim_start().starts_with('>') {
+                has_quote = true;
+                continue;
+            }
+            if in_signature {
+                continue;
+            }
+            if SIGNATURE_START.is_match(line) && !lines.is_empty() {
+                in_signature = true;
+                continue;
+            }
+            if lines.is_empty() && GREETING.is_match(line) {
+                continue;
+            }
+            lines.push(line.trim());
+        }
+        let body = lines
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Reading {
+            subject,
+            body,
+            has_quote,
+        }
+    }
+
+    /// Subject and new text together, for language detection.
+    pub fn for_language(&self) -> String {
+        format!("{}\n{}", self.subject, self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_quotes_signature_and_greeting() {
+        let text = "Beste,\n\nHet werkt weer, bedankt!\n\nMet vriendelijke groeten,\nAn Peeters\n09 123 45 67\n\nOp 3 nov. 2026 om 10:12 schreef Servicedesk <support@example.test>:\n> De medicatiemodule crasht.\n";
+        let r = Reading::of("RE: [CS-000012] Storing", text);
+        assert_eq!(r.subject, "[CS-000012] Storing");
+        assert_eq!(r.body, "Het werkt weer, bedankt!");
+        assert!(r.has_quote);
+    }
+
+    #[test]
+    fn french_and_german_quote_headers() {
+        for header in [
+            "Le lun. 2 nov. 2026 à 09:00, Servicedesk <support@example.test> a écrit :",
+            "Am 02.11.2026 um 09:00 schrieb Servicedesk <support@example.test>:",
+            "-----Original Message-----",
+            "Van: Servicedesk <support@example.test>",
+        ] {
+            let r = Reading::of("", &format!("Nieuwe tekst\n{header}\noude tekst\n"));
+            assert_eq!(r.body, "Nieuwe tekst", "{header}");
+        }
+    }
+}
