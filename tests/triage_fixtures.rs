@@ -1,0 +1,92 @@
+//! Triage on `.eml` fixtures with the expected decision beside each one
+//! (`tests/fixtures/triage/<name>.json`); see the README there.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use servicedesk::registry::{self, Registry};
+use servicedesk::triage::{triage, Decision, Language, Rules, TriageContext};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/triage")
+}
+
+fn registry() -> Registry {
+    let dir = fixtures().join("registry");
+    let cpath = dir.join("customers.csv");
+    let customers =
+        registry::parse_customers(&cpath, &std::fs::read_to_string(&cpath).unwrap()).unwrap();
+    let names: Vec<String> = customers.iter().map(|c| c.name.clone()).collect();
+    let ppath = dir.join("persons.csv");
+    let persons = registry::parse_persons(&ppath, &std::fs::read_to_string(&ppath).unwrap(), |n| {
+        names.iter().find(|c| c.eq_ignore_ascii_case(n)).cloned()
+    })
+    .unwrap();
+    Registry::new(customers, persons)
+}
+
+/// The decision in the fixtures' JSON shape.
+fn as_json(d: &Decision) -> Value {
+    match d {
+        Decision::Suppress(r) => json!({"outcome": "suppressed", "reason": r.as_str()}),
+        Decision::Unregistered { language, .. } => {
+            json!({"outcome": "unregistered", "language": language.code(), "notice": "unregistered"})
+        }
+        Decision::Ticket(t) => json!({
+            "outcome": "ticket",
+            "category": t.category.as_str(),
+            "chargeable_reason": t.chargeable.map(|r| r.as_str()),
+            "language": t.language.code(),
+            "notice": t.notice.as_str(),
+            "status": t.status.as_str(),
+            "customer": t.customer,
+        }),
+    }
+}
+
+#[test]
+fn every_fixture_gets_its_expected_decision() {
+    let registry = registry();
+    let rules = Rules::builtin();
+    let ctx = TriageContext {
+        registry: &registry,
+        rules: &rules,
+        support_address: "support@example.test",
+        default_language: Language::Nl,
+        change_requests_chargeable: true,
+    };
+    let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    names.sort();
+    assert!(
+        names.len() >= 50,
+        "expected the fixture set, found {}",
+        names.len()
+    );
+    let mut failures = Vec::new();
+    for eml in &names {
+        let raw = std::fs::read(eml).unwrap();
+        let want: Value =
+            serde_json::from_str(&std::fs::read_to_string(eml.with_extension("json")).unwrap())
+                .unwrap();
+        let mail =
+            servicedesk::mail::parse(&raw).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
+        let got = as_json(&triage(&mail, &ctx));
+        if got != want {
+            failures.push(format!(
+                "{}\n  want {want}\n  got  {got}",
+                eml.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures decided differently:\n{}",
+        failures.len(),
+        names.len(),
+        failures.join("\n")
+    );
+}
