@@ -631,6 +631,18 @@ address = "support@example.test"
     }
 
     #[test]
+    fn shipped_example_parses() {
+        std::env::set_var("SERVICEDESK_IMAP_PASSWORD", "example");
+        let c = Config::parse(
+            Path::new("config/servicedesk.toml"),
+            include_str!("../config/servicedesk.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.imap[0].password.expose(), "example");
+        assert!(c.smtp.is_some());
+    }
+
+    #[test]
     fn several_mailboxes() {
         let text = format!(
             "{MINIMAL}[[imap]]\nhost = \"h\"\nusername = \"a\"\npassword = \"p\"\n[[imap]]\nhost = \"h\"\nusername = \"b\"\npassword = \"p\"\nmailbox = \"FR\"\n"
