@@ -20,6 +20,9 @@ use crate::source::imap::{ImapError, ImapSource};
 use crate::source::maildir::MaildirSource;
 use crate::store::{Store, StoreError};
 
+/// How often the outbox sender looks for replies queued by other processes.
+const OUTBOX_LOOK_INTERVAL: Duration = Duration::from_secs(10);
+
 /// What one run did, for `run --once` and the demo.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunSummary {
@@ -355,8 +358,10 @@ async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
                     .await
                     .ok()
                     .flatten()
-                    .unwrap_or(Duration::from_secs(300))
-                    .min(Duration::from_secs(300))
+                    // Replies queued by `ingest` in another process are
+                    // found by this periodic look, not by the notification.
+                    .unwrap_or(OUTBOX_LOOK_INTERVAL)
+                    .min(OUTBOX_LOOK_INTERVAL)
             }
             Err(e) => {
                 if !store_failing {

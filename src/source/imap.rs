@@ -151,22 +151,31 @@ pub fn uid_set(uids: &[u32]) -> String {
     out.join(",")
 }
 
-/// Quotes a mailbox name for a command line.
+/// Quotes a mailbox name for a command line. Only for LIST, whose pattern
+/// async-imap passes through as is; its other commands quote names themselves.
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-async fn timed<T, E: fmt::Display>(
+/// True when the server answered NO or BAD, as opposed to a broken link.
+fn is_refusal(e: &async_imap::error::Error) -> bool {
+    matches!(
+        e,
+        async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_)
+    )
+}
+
+async fn timed<T>(
     server: &str,
     command: &str,
-    fut: impl std::future::Future<Output = Result<T, E>>,
+    fut: impl std::future::Future<Output = Result<T, async_imap::error::Error>>,
 ) -> Result<T, ImapError> {
     match tokio::time::timeout(COMMAND_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
             let reason = e.to_string();
-            // async-imap reports a NO/BAD as a "No"/"Bad" error, anything else is the link.
-            if reason.starts_with("No Response") || reason.starts_with("Bad Response") {
+            // async-imap reports a NO/BAD as a No/Bad error, anything else is the link.
+            if is_refusal(&e) {
                 Err(ImapError::Command {
                     server: server.into(),
                     command: command.into(),
@@ -275,17 +284,15 @@ impl ImapSource {
             Ok(s) => s,
             Err((e, _)) => {
                 let reason = e.to_string();
-                return Err(
-                    if reason.starts_with("No Response") || reason.starts_with("Bad Response") {
-                        ImapError::Login {
-                            server,
-                            user: config.username.clone(),
-                            reason,
-                        }
-                    } else {
-                        conn_err(format!("login: {reason}"))
-                    },
-                );
+                return Err(if is_refusal(&e) {
+                    ImapError::Login {
+                        server,
+                        user: config.username.clone(),
+                        reason,
+                    }
+                } else {
+                    conn_err(format!("login: {reason}"))
+                });
             }
         };
         let caps = timed(&server, "CAPABILITY", session.capabilities()).await?;
@@ -424,20 +431,10 @@ impl ImapSource {
         let server = self.server();
         let set = uid_set(uids);
         if self.has_move {
-            return timed(
-                &server,
-                "UID MOVE",
-                self.session.uid_mv(&set, quote(folder)),
-            )
-            .await;
+            return timed(&server, "UID MOVE", self.session.uid_mv(&set, folder)).await;
         }
         // RFC 3501 fallback: copy, flag, expunge (only these UIDs where UIDPLUS allows).
-        timed(
-            &server,
-            "UID COPY",
-            self.session.uid_copy(&set, quote(folder)),
-        )
-        .await?;
+        timed(&server, "UID COPY", self.session.uid_copy(&set, folder)).await?;
         timed(&server, "UID STORE", async {
             self.session
                 .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
@@ -556,7 +553,7 @@ async fn ensure_folder(
     })
     .await?;
     if existing.is_empty() {
-        timed(server, "CREATE", session.create(quote(folder))).await?;
+        timed(server, "CREATE", session.create(folder)).await?;
         tracing::info!(server, folder, "created IMAP folder");
     }
     Ok(())

@@ -200,10 +200,7 @@ impl MailServers {
             })
             .unwrap_or_default();
         numbers.sort_unstable();
-        numbers
-            .into_iter()
-            .map(|n| Sent::read(&dir, n))
-            .collect()
+        numbers.into_iter().map(|n| Sent::read(&dir, n)).collect()
     }
 
     /// Waits (bounded) until at least `n` messages were accepted; returns them all.
@@ -316,10 +313,7 @@ impl Sent {
             auto_submitted: header("Auto-Submitted"),
             content_language: header("Content-Language"),
             notice: header("X-Servicedesk-Notice"),
-            body: msg
-                .body_text(0)
-                .map(|t| t.into_owned())
-                .unwrap_or_default(),
+            body: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
         }
     }
 

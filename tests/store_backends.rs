@@ -1,0 +1,426 @@
+//! The store API behaves the same on SQLite and PostgreSQL: registry import
+//! and round trip, ticket numbering, intake first-sighting uniqueness, and
+//! the outbox queue.
+
+mod support;
+
+use servicedesk::registry::{ContractStatus, Role};
+use servicedesk::store::{
+    ImportSummary, IntakeRecord, NewOutboxEntry, Outcome, Store, StoreError, ThreadMessage,
+    TicketFilter,
+};
+use servicedesk::triage::{Category, ChargeReason, Language, NewTicket, Notice, TicketStatus};
+use support::{Backend, Db, CUSTOMERS_CSV, PERSONS_CSV};
+use tempfile::TempDir;
+
+/// Runs one async test body on both backends: `name::sqlite`, `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    import_is_idempotent,
+    registry_round_trip,
+    tickets_are_numbered_in_order,
+    intake_first_sighting_is_unique,
+    outbox_queue_round_trip,
+);
+
+/// A fresh, migrated store; the guards keep the database alive.
+async fn fresh(backend: Backend) -> (TempDir, Db, Store) {
+    let dir = support::short_tempdir();
+    let db = backend.db(dir.path()).await;
+    let store = db.store().await;
+    (dir, db, store)
+}
+
+fn summary(added: usize, updated: usize, unchanged: usize) -> ImportSummary {
+    ImportSummary {
+        added,
+        updated,
+        unchanged,
+    }
+}
+
+async fn import_is_idempotent(backend: Backend) {
+    let (_dir, _db, store) = fresh(backend).await;
+    let (c, p) = support::import_registry(&store, CUSTOMERS_CSV, PERSONS_CSV).await;
+    assert_eq!(c, summary(2, 0, 0));
+    assert_eq!(p, summary(7, 0, 0));
+
+    // The same files again: nothing changes.
+    let (c, p) = support::import_registry(&store, CUSTOMERS_CSV, PERSONS_CSV).await;
+    assert_eq!(c, summary(0, 0, 2));
+    assert_eq!(p, summary(0, 0, 7));
+
+    // One customer's status and one person's language changed, one person added.
+    let customers = CUSTOMERS_CSV.replace(
+        "Résidence Les Tilleuls,suspended,",
+        "Résidence Les Tilleuls,active,",
+    );
+    let persons = format!(
+        "{}nina.devos@delinde.example,Nina De Vos,WZC De Linde,Aalst,campus,nl\n",
+        PERSONS_CSV.replace(
+            "james.wright@delinde.example,James Wright,WZC De Linde,Gent,campus,en",
+            "james.wright@delinde.example,James Wright,WZC De Linde,Gent,campus,nl",
+        )
+    );
+    let (c, p) = support::import_registry(&store, &customers, &persons).await;
+    assert_eq!(c, summary(0, 1, 1));
+    assert_eq!(p, summary(1, 1, 6));
+    let (c, p) = support::import_registry(&store, &customers, &persons).await;
+    assert_eq!(c, summary(0, 0, 2));
+    assert_eq!(p, summary(0, 0, 8));
+}
+
+async fn registry_round_trip(backend: Backend) {
+    let (_dir, _db, store) = fresh(backend).await;
+    support::import_standard_registry(&store).await;
+    let registry = store.registry().await.expect("registry");
+
+    let linde = registry.customer("wzc de linde").expect("WZC De Linde");
+    assert_eq!(linde.name, "WZC De Linde");
+    assert_eq!(linde.status, ContractStatus::Active);
+    assert_eq!(linde.campuses, vec!["Gent", "Aalst"]);
+    let tilleuls = registry
+        .customer("Résidence Les Tilleuls")
+        .expect("Les Tilleuls");
+    assert_eq!(tilleuls.status, ContractStatus::Suspended);
+    assert!(tilleuls.campuses.is_empty());
+
+    // Addresses match whatever their case.
+    let (person, customer) = registry
+        .lookup("Koen.DeWitte@DeLinde.Example")
+        .expect("Koen by mixed-case address");
+    assert_eq!(person.email, "koen.dewitte@delinde.example");
+    assert_eq!(person.name, "Koen De Witte");
+    assert_eq!(person.campus.as_deref(), Some("Aalst"));
+    assert_eq!(person.role, Role::Campus);
+    assert_eq!(person.language, Language::Nl);
+    assert_eq!(customer.name, "WZC De Linde");
+
+    let (sophie, customer) = registry
+        .lookup("sophie.lambert@lestilleuls.example")
+        .expect("Sophie");
+    assert_eq!(sophie.role, Role::General);
+    assert_eq!(sophie.campus, None);
+    assert_eq!(sophie.language, Language::Fr);
+    assert_eq!(customer.status, ContractStatus::Suspended);
+
+    assert_eq!(registry.persons().count(), 7);
+    assert!(registry.lookup("nobody@delinde.example").is_none());
+    assert!(
+        registry.coverage_gaps().is_empty(),
+        "{:?}",
+        registry.coverage_gaps()
+    );
+}
+
+fn new_ticket(
+    sender: &str,
+    category: Category,
+    chargeable: Option<ChargeReason>,
+    status: TicketStatus,
+) -> NewTicket {
+    NewTicket {
+        customer: "WZC De Linde".into(),
+        campus: Some("Gent".into()),
+        sender: sender.into(),
+        sender_name: "An Peeters".into(),
+        category,
+        chargeable,
+        language: Language::Nl,
+        status,
+        notice: Notice::Received,
+        evidence: Default::default(),
+    }
+}
+
+/// Creates a ticket with its first inbound message, in one transaction.
+async fn open_ticket(store: &Store, t: &NewTicket, message_id: &str, subject: &str) -> String {
+    let mut tx = store.begin("CS").await.expect("begin");
+    let (id, number) = tx.insert_ticket(t, subject).await.expect("insert ticket");
+    tx.add_message(
+        id,
+        &ThreadMessage {
+            direction: "in",
+            message_id,
+            from: &t.sender,
+            subject,
+            body: "Dag servicedesk, ...",
+        },
+    )
+    .await
+    .expect("add message");
+    tx.commit().await.expect("commit");
+    number
+}
+
+async fn tickets_are_numbered_in_order(backend: Backend) {
+    let (_dir, _db, store) = fresh(backend).await;
+    let an = "an.peeters@delinde.example";
+    let one = open_ticket(
+        &store,
+        &new_ticket(an, Category::Incident, None, TicketStatus::New),
+        "m1@delinde.example",
+        "Foutmelding",
+    )
+    .await;
+    let two = open_ticket(
+        &store,
+        &new_ticket(
+            an,
+            Category::Question,
+            Some(ChargeReason::Training),
+            TicketStatus::AwaitingApproval,
+        ),
+        "m2@delinde.example",
+        "Opleiding",
+    )
+    .await;
+
+    // A transaction that is dropped without commit leaves nothing behind.
+    {
+        let mut tx = store.begin("CS").await.expect("begin");
+        tx.insert_ticket(
+            &new_ticket(an, Category::Feedback, None, TicketStatus::New),
+            "rolled back",
+        )
+        .await
+        .expect("insert");
+    }
+
+    let three = open_ticket(
+        &store,
+        &new_ticket(an, Category::Change, None, TicketStatus::New),
+        "m3@delinde.example",
+        "Extra veld",
+    )
+    .await;
+    assert_eq!((one.as_str(), two.as_str()), ("CS-000001", "CS-000002"));
+    assert!(
+        three.starts_with("CS-00000") && three > two,
+        "numbers keep rising: {three}"
+    );
+
+    let all = store
+        .tickets(&TicketFilter::default())
+        .await
+        .expect("tickets");
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert!(all.iter().all(|t| t.subject != "rolled back"));
+
+    let (t, thread) = store.ticket("cs-000002").await.expect("ticket CS-000002");
+    assert_eq!(t.number, "CS-000002");
+    assert_eq!(t.category, "question");
+    assert!(t.chargeable);
+    assert_eq!(t.chargeable_reason.as_deref(), Some("training"));
+    assert_eq!(t.status, "awaiting_approval");
+    assert_eq!(t.charge_approved, None);
+    assert_eq!(t.customer, "WZC De Linde");
+    assert_eq!(t.campus.as_deref(), Some("Gent"));
+    assert_eq!(t.sender, an);
+    assert_eq!(t.language, "nl");
+    assert_eq!(t.message_ids, vec!["m2@delinde.example"]);
+    assert!(chrono::DateTime::parse_from_rfc3339(&t.created_at).is_ok());
+    assert_eq!(thread.len(), 1);
+    assert_eq!(thread[0].direction, "in");
+
+    let awaiting = store
+        .tickets(&TicketFilter {
+            status: Some("awaiting_approval".into()),
+            ..TicketFilter::default()
+        })
+        .await
+        .expect("filtered");
+    assert_eq!(
+        awaiting.iter().map(|t| t.number.as_str()).collect::<Vec<_>>(),
+        ["CS-000002"]
+    );
+    let incidents = store
+        .tickets(&TicketFilter {
+            category: Some("incident".into()),
+            ..TicketFilter::default()
+        })
+        .await
+        .expect("filtered");
+    assert_eq!(
+        incidents.iter().map(|t| t.number.as_str()).collect::<Vec<_>>(),
+        ["CS-000001"]
+    );
+    assert!(matches!(
+        store.ticket("CS-999999").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn intake_record<'a>(
+    message_id: &'a str,
+    outcome: Outcome,
+    ticket: Option<&'a str>,
+    source_key: Option<&'a str>,
+) -> IntakeRecord<'a> {
+    IntakeRecord {
+        message_id,
+        from: "an.peeters@delinde.example",
+        subject: "Foutmelding",
+        outcome,
+        ticket,
+        detail: "test",
+        source: "imap",
+        source_key,
+        raw: None,
+    }
+}
+
+async fn record(store: &Store, r: &IntakeRecord<'_>) -> Result<(), StoreError> {
+    let mut tx = store.begin("CS").await?;
+    tx.record_intake(r).await?;
+    tx.commit().await
+}
+
+async fn intake_first_sighting_is_unique(backend: Backend) {
+    let (_dir, _db, store) = fresh(backend).await;
+    let id = "first@delinde.example";
+    assert_eq!(store.first_sighting(id).await.expect("lookup"), None);
+    record(
+        &store,
+        &intake_record(id, Outcome::Ticket, Some("CS-000001"), Some("imap:a/UID=1")),
+    )
+    .await
+    .expect("first sighting");
+    assert_eq!(
+        store.first_sighting(id).await.expect("lookup"),
+        Some(Some("CS-000001".to_string()))
+    );
+
+    // The same Message-ID as a ticket again: refused.
+    let again = record(
+        &store,
+        &intake_record(id, Outcome::Ticket, Some("CS-000002"), Some("imap:a/UID=2")),
+    )
+    .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(_))),
+        "a second first sighting must conflict: {again:?}"
+    );
+    // Nor as another first-sighting outcome.
+    let again = record(
+        &store,
+        &intake_record(id, Outcome::Unregistered, None, Some("imap:a/UID=3")),
+    )
+    .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    // Recording it as a duplicate is what a re-delivery does: allowed.
+    record(
+        &store,
+        &intake_record(id, Outcome::Duplicate, Some("CS-000001"), Some("imap:a/UID=4")),
+    )
+    .await
+    .expect("a duplicate record");
+
+    // The same source position twice: refused too.
+    let again = record(
+        &store,
+        &intake_record(
+            "other@delinde.example",
+            Outcome::Suppressed,
+            None,
+            Some("imap:a/UID=1"),
+        ),
+    )
+    .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        store.source_outcome("imap:a/UID=1").await.expect("lookup"),
+        Some((Outcome::Ticket, Some("CS-000001".to_string())))
+    );
+    assert_eq!(
+        store.source_outcome("imap:a/UID=9").await.expect("lookup"),
+        None
+    );
+
+    let intake = store.intake().await.expect("intake");
+    let outcomes: Vec<(&str, &str)> = intake
+        .iter()
+        .map(|i| (i.message_id.as_str(), i.outcome.as_str()))
+        .collect();
+    assert_eq!(outcomes, [(id, "ticket"), (id, "duplicate")]);
+}
+
+async fn outbox_queue_round_trip(backend: Backend) {
+    let (_dir, _db, store) = fresh(backend).await;
+    let raw = b"From: support@example.test\r\nTo: an.peeters@delinde.example\r\nSubject: x\r\n\r\nhi\r\n";
+    let mut tx = store.begin("CS").await.expect("begin");
+    for n in 1..=2 {
+        let message_id = format!("sd.{n}@example.test");
+        let in_reply_to = format!("m{n}@delinde.example");
+        tx.queue_reply(&NewOutboxEntry {
+            ticket: Some("CS-000001"),
+            notice: "received",
+            message_id: &message_id,
+            in_reply_to: &in_reply_to,
+            envelope_from: "support@example.test",
+            recipient: "an.peeters@delinde.example",
+            raw,
+        })
+        .await
+        .expect("queue");
+    }
+    tx.commit().await.expect("commit");
+
+    assert_eq!(store.pending_replies().await.expect("pending"), 2);
+    let far_future = "9999-12-31T00:00:00.000Z";
+    let due = store.due_replies(far_future, 10).await.expect("due");
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].raw, raw);
+    assert_eq!(due[0].status, "pending");
+    assert_eq!(due[0].attempts, 0);
+
+    store.mark_sent(due[0].id).await.expect("mark sent");
+    store
+        .mark_attempt(due[1].id, "451 try again later", Some(far_future))
+        .await
+        .expect("mark retry");
+    assert_eq!(store.pending_replies().await.expect("pending"), 1);
+    assert!(store
+        .due_replies(&servicedesk::store::now(), 10)
+        .await
+        .expect("due")
+        .is_empty());
+    assert_eq!(
+        store.next_due().await.expect("next due").as_deref(),
+        Some(far_future)
+    );
+
+    store
+        .mark_attempt(due[1].id, "554 rejected", None)
+        .await
+        .expect("mark failed");
+    let all = store.outbox().await.expect("outbox");
+    assert_eq!(all[0].status, "sent");
+    assert!(all[0].sent_at.is_some());
+    assert_eq!(all[1].status, "failed");
+    assert_eq!(all[1].attempts, 2);
+    assert_eq!(all[1].last_error.as_deref(), Some("554 rejected"));
+    assert_eq!(store.pending_replies().await.expect("pending"), 0);
+
+    store.retry_reply(all[1].id).await.expect("retry");
+    assert_eq!(store.pending_replies().await.expect("pending"), 1);
+    assert!(matches!(
+        store.retry_reply(all[0].id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
