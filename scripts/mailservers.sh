@@ -17,6 +17,8 @@
 # Ports: env IMAP_PORT (plain IMAP + STARTTLS), IMAPS_PORT (implicit TLS),
 # SMTP_PORT.  Unset or 0 means: reuse DIR/ports.env if it exists, else pick
 # free ports on 127.0.0.1.  The ports used are written to DIR/ports.env.
+# DOVECOT_IMAP_CAPABILITY at `start`: the capabilities Dovecot announces after
+# login (e.g. without MOVE and IDLE, to test the fallbacks).
 #
 # Layout of DIR:
 #   ports.env              IMAP_PORT=.. IMAPS_PORT=.. SMTP_PORT=..
@@ -351,6 +353,7 @@ mailbox_idle_check_interval = 1 secs
 
 protocol imap {
   mail_max_userip_connections = 1000
+  ${DOVECOT_IMAP_CAPABILITY:+imap_capability = $DOVECOT_IMAP_CAPABILITY}
 }
 
 service imap-login {

@@ -4,8 +4,11 @@
 //! Parsing is done by mail-parser, which copes with wrong charsets, broken
 //! MIME and 8-bit headers. This module does no I/O and makes no decisions.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, TimeZone, Utc};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use regex::Regex;
 use sha2::{Digest, Sha256};
 
 /// The readable text kept per message; the rest of a very long body is cut.
@@ -43,6 +46,51 @@ pub struct AutomationHeaders {
     pub return_path: Option<String>,
 }
 
+/// What a bounce says: which of our messages failed to reach whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bounce {
+    /// Addresses the delivery failed for (`Final-Recipient`, `X-Failed-Recipients`).
+    pub recipients: Vec<String>,
+    /// Message-IDs of the returned message(s), without angle brackets.
+    pub original_ids: Vec<String>,
+}
+
+static FINAL_RECIPIENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?im)^(?:final|original)-recipient:\s*rfc822\s*;\s*<?([^\s<>]+@[^\s<>]+)>?")
+        .expect("valid regex")
+});
+static RETURNED_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?im)^message-id:\s*<([^>\s]+)>").expect("valid regex"));
+
+/// Reads the delivery report or returned message inside a bounce.
+fn bounce_details(raw: &[u8], failed_header: Option<&str>) -> Bounce {
+    let text = String::from_utf8_lossy(raw);
+    // Only the body: the bounce's own Message-ID is in the header.
+    let body = text
+        .split_once("\r\n\r\n")
+        .or_else(|| text.split_once("\n\n"))
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    let mut recipients: Vec<String> = FINAL_RECIPIENT
+        .captures_iter(body)
+        .map(|c| c[1].to_lowercase())
+        .collect();
+    if let Some(h) = failed_header {
+        recipients.extend(h.split(',').map(|a| bare_address(a).to_lowercase()));
+    }
+    recipients.retain(|r| !r.is_empty());
+    recipients.dedup();
+    let mut original_ids: Vec<String> = RETURNED_ID
+        .captures_iter(body)
+        .map(|c| c[1].to_string())
+        .collect();
+    original_ids.dedup();
+    Bounce {
+        recipients,
+        original_ids,
+    }
+}
+
 /// An attachment's name and decoded size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
@@ -75,6 +123,8 @@ pub struct InboundMail {
     pub attachments: Vec<Attachment>,
     /// Size of the raw message in bytes.
     pub size: usize,
+    /// Set for delivery reports and returned mail.
+    pub bounce: Option<Bounce>,
 }
 
 /// Why raw bytes could not become an [`InboundMail`].
@@ -219,6 +269,12 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
     let Some(from) = from else {
         return Err(ParseError::NoSender);
     };
+    let from_local = from.key();
+    let looks_bounced = content_type == "multipart/report"
+        || automation.return_path.as_deref() == Some("")
+        || from_local.starts_with("mailer-daemon@")
+        || from_local.starts_with("postmaster@");
+    let bounce = looks_bounced.then(|| bounce_details(raw, msg.header_raw("X-Failed-Recipients")));
     Ok(InboundMail {
         message_id,
         message_id_derived,
@@ -240,6 +296,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         automation,
         attachments,
         size: raw.len(),
+        bounce,
         from: Some(from),
     })
 }
@@ -310,6 +367,20 @@ Bonjour\r\n";
         let m = parse(raw).unwrap();
         assert!(m.text.contains("Hello"), "{:?}", m.text);
         assert!(!m.text.contains("<b>"));
+    }
+
+    #[test]
+    fn bounce_names_recipient_and_returned_message() {
+        let raw = b"Return-Path: <>\r\nFrom: Mail Delivery System <MAILER-DAEMON@mx.example>\r\n\
+Message-ID: <bounce-1@mx.example>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
+Final-Recipient: rfc822; An.Peeters@terbeke.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@example.test\r\nMessage-ID: <sd.abc.received@example.test>\r\n\
+--b--\r\n";
+        let b = parse(raw).unwrap().bounce.unwrap();
+        assert_eq!(b.recipients, vec!["an.peeters@terbeke.example"]);
+        assert_eq!(b.original_ids, vec!["sd.abc.received@example.test"]);
     }
 
     #[test]

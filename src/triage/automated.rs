@@ -2,6 +2,9 @@
 //! mail, bounces, loops and our own messages. Such mail never gets an answer,
 //! which is what keeps two robots from mailing each other forever.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde::Serialize;
 
 use crate::mail::InboundMail;
@@ -30,6 +33,9 @@ pub enum SuppressReason {
     OwnAddress,
     /// A delivery status notification (`multipart/report`).
     DeliveryReport,
+    /// An out-of-office or other automatic answer recognised by its words
+    /// only (robots that set none of the usual headers).
+    AutoReplyText,
 }
 
 impl SuppressReason {
@@ -45,6 +51,7 @@ impl SuppressReason {
             SuppressReason::RobotSender => "robot_sender",
             SuppressReason::OwnAddress => "own_address",
             SuppressReason::DeliveryReport => "delivery_report",
+            SuppressReason::AutoReplyText => "auto_reply_text",
         }
     }
 }
@@ -63,6 +70,54 @@ const ROBOT_LOCAL_PARTS: &[&str] = &[
     "notification",
     "notifications",
 ];
+
+/// Subjects of automatic answers in the desk's languages and from the
+/// common mail programs.
+static AUTO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)^\s*(
+            afwezigheidsmelding | afwezigheidsbericht | afwezig\s*(:|tot\b|van\b|$) | automatisch\s+antwoord | automatisch\s+bericht | niet\s+aanwezig | vakantie(melding)?\s*:
+          | out\s+of\s+(the\s+)?office | automatic\s+reply | auto(matic)?[-\s]?reply | autoreply | away\s+from\s+(the\s+)?office | on\s+leave\s*:
+          | absen(ce|t)\s*(:|$|du\s+bureau|notice|message) | réponse\s+automatique | message\s+d'absence | r[ée]ponse\s+auto | en\s+cong[ée]
+          | abwesenheitsnotiz | abwesenheitsmeldung | abwesenheitsnachricht | abwesend\s*(:|bis\b|$) | automatische\s+antwort | autom\.\s+antwort | außer\s+haus | nicht\s+im\s+büro | urlaubsmeldung
+          | undeliverable | undelivered\s+mail | delivery\s+status\s+notification | mail\s+delivery\s+(failed|failure|subsystem) | returned\s+mail | non\s+remis | unzustellbar | onbestelbaar
+        )",
+    )
+    .expect("valid auto-reply subject regex")
+});
+
+/// Opening lines of automatic answers.
+static AUTO_OPENING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)\b(
+            (ik\s+ben|ben\s+ik)\s+(momenteel\s+|tot\s+en\s+met\s+\S+\s+|tot\s+\S+\s+)?(afwezig|niet\s+aanwezig|met\s+verlof|op\s+vakantie)
+          | (je\s+suis|je\s+serai)\s+(actuellement\s+)?(absente?|en\s+cong[ée]|en\s+vacances|hors\s+du\s+bureau)
+          | i\s+(am|will\s+be)\s+(currently\s+)?(out\s+of\s+(the\s+)?office|away|on\s+(annual\s+)?leave|on\s+holiday|on\s+vacation)
+          | ich\s+bin\s+(derzeit\s+|zurzeit\s+|bis\s+\S+\s+)?(nicht\s+im\s+büro|abwesend|im\s+urlaub|außer\s+haus)
+          | this\s+is\s+an\s+automatic(ally\s+generated)?\s+(reply|message|response)
+          | dit\s+is\s+een\s+automatisch(\s+gegenereerd)?\s+(antwoord|bericht)
+          | ceci\s+est\s+une?\s+(r[ée]ponse|message)\s+automatique
+          | dies\s+ist\s+eine\s+automatische\s+(antwort|nachricht)
+        )",
+    )
+    .expect("valid auto-reply opening regex")
+});
+
+/// True when the subject or the first lines read like an automatic answer.
+fn reads_like_auto_reply(mail: &InboundMail) -> bool {
+    if AUTO_SUBJECT.is_match(&mail.subject) {
+        return true;
+    }
+    let opening: String = mail
+        .text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(" ");
+    AUTO_OPENING.is_match(&opening)
+}
 
 fn is_robot_address(address: &str) -> bool {
     let local = address.split('@').next().unwrap_or("").to_ascii_lowercase();
@@ -125,12 +180,73 @@ pub fn detect(mail: &InboundMail, support_address: &str) -> Option<SuppressReaso
     if mail.content_type == "multipart/report" {
         return Some(SuppressReason::DeliveryReport);
     }
+    if reads_like_auto_reply(mail) {
+        return Some(SuppressReason::AutoReplyText);
+    }
     None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn mail(subject: &str, body: &str) -> InboundMail {
+        crate::mail::parse(
+            format!("From: a@b.example\r\nSubject: {subject}\r\n\r\n{body}\r\n").as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn out_of_office_without_headers() {
+        for (subject, body) in [
+            (
+                "Afwezigheidsmelding: Storing",
+                "Ik ben afwezig tot maandag.",
+            ),
+            ("Automatisch antwoord: vraag", "..."),
+            ("Out of Office: question", "..."),
+            ("Automatic reply: Outage", "..."),
+            ("Absence", "..."),
+            ("Réponse automatique : panne", "..."),
+            ("Abwesenheitsnotiz: Störung", "..."),
+            ("Automatische Antwort: Frage", "..."),
+            (
+                "Re: [CS-000001] Storing",
+                "Beste,\n\nIk ben momenteel afwezig en lees mijn mail niet.",
+            ),
+            (
+                "RE: Panne",
+                "Bonjour,\nJe suis absente jusqu'au 3 décembre.",
+            ),
+            ("Storing", "I am currently out of the office until Monday."),
+        ] {
+            assert!(
+                reads_like_auto_reply(&mail(subject, body)),
+                "{subject} / {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn people_are_not_robots() {
+        for (subject, body) in [
+            (
+                "Afwezigheden registreren",
+                "Hoe registreer ik de afwezigheid van een bewoner?",
+            ),
+            (
+                "Storing medicatie",
+                "Sinds vanochtend werkt de module niet meer.",
+            ),
+            (
+                "Question absence",
+                "Comment encoder une absence d'un résident ?",
+            ),
+        ] {
+            assert!(!reads_like_auto_reply(&mail(subject, body)), "{subject}");
+        }
+    }
 
     #[test]
     fn robot_addresses() {

@@ -6,6 +6,7 @@
 //! returns a [`Decision`]. No I/O, no clock, no database: everything it needs
 //! is passed in, which is why almost every test of the sorting lives here.
 
+pub mod approval;
 pub mod automated;
 pub mod classify;
 pub mod language;
