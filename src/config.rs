@@ -76,6 +76,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub daemon: DaemonConfig,
     pub triage: TriageConfig,
+    pub limits: LimitsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -213,6 +214,44 @@ impl Default for DaemonConfig {
     }
 }
 
+/// Auto-reply safety and follow-up rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Replies that open no ticket (explanations to unregistered senders),
+    /// per sender address per 24 hours.
+    pub no_ticket_replies_per_day: u32,
+    /// More tickets than this from one address within `loop_window_minutes`
+    /// pause its acknowledgements and flag it for agents.
+    pub loop_max_tickets: u32,
+    pub loop_window_minutes: u32,
+    /// A follow-up to a ticket closed longer ago than this opens a new ticket.
+    pub reopen_closed_within_days: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = crate::triage::Limits::default();
+        LimitsConfig {
+            no_ticket_replies_per_day: d.no_ticket_replies_per_day,
+            loop_max_tickets: d.loop_max_tickets,
+            loop_window_minutes: d.loop_window_minutes,
+            reopen_closed_within_days: d.reopen_closed_within_days,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn to_triage(&self) -> crate::triage::Limits {
+        crate::triage::Limits {
+            no_ticket_replies_per_day: self.no_ticket_replies_per_day,
+            loop_max_tickets: self.loop_max_tickets,
+            loop_window_minutes: self.loop_window_minutes,
+            reopen_closed_within_days: self.reopen_closed_within_days,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TriageConfig {
@@ -251,6 +290,8 @@ struct RawConfig {
     daemon: DaemonConfig,
     #[serde(default)]
     triage: TriageConfig,
+    #[serde(default)]
+    limits: LimitsConfig,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -561,6 +602,7 @@ impl RawConfig {
             outbox: self.outbox,
             daemon: self.daemon,
             triage: self.triage,
+            limits: self.limits,
         })
     }
 }

@@ -13,7 +13,9 @@ use crate::mail::{self, InboundMail};
 use crate::registry::Registry;
 use crate::reply::{OutgoingReply, Replier, ReplyRequest};
 use crate::store::{IntakeRecord, NewOutboxEntry, Outcome, Store, StoreError, ThreadMessage, Tx};
-use crate::triage::{self, Decision, Language, Notice, Rules, TriageContext};
+use crate::triage::{
+    self, Decision, Facts, Language, Limits, Notice, Rules, TicketRef, TriageContext,
+};
 
 /// Where the source should put a message once the pipeline is done with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +54,9 @@ pub struct Pipeline {
     default_language: Language,
     change_requests_chargeable: bool,
     ticket_prefix: String,
-}
-
-/// The outcome triage and rendering reached before anything is stored.
-enum Plan {
-    Quarantine(String),
-    Decided(Box<InboundMail>, Decision),
+    limits: Limits,
+    /// Finds the ticket token, e.g. `[CS-000123]`, in a subject.
+    token: regex::Regex,
 }
 
 impl Pipeline {
@@ -99,6 +98,11 @@ impl Pipeline {
                 .unwrap_or(Language::Nl),
             change_requests_chargeable: config.triage.change_requests_chargeable,
             ticket_prefix: config.support.ticket_prefix.clone(),
+            limits: config.limits.to_triage(),
+            token: regex::Regex::new(&format!(
+                r"(?i)\[({}-\d{{6,}})\]",
+                regex::escape(&config.support.ticket_prefix)
+            ))?,
         })
     }
 
@@ -106,29 +110,62 @@ impl Pipeline {
         &self.store
     }
 
-    /// Parses and triages without storing anything; a panic in either is
-    /// caught and becomes a quarantine with its message.
-    fn plan(&self, bytes: &[u8], registry: &Registry) -> Plan {
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            let mail = mail::parse(bytes)?;
-            let ctx = TriageContext {
-                registry,
-                rules: &self.rules,
-                support_address: &self.support_address,
-                default_language: self.default_language,
-                change_requests_chargeable: self.change_requests_chargeable,
-            };
-            let decision = triage::triage(&mail, &ctx);
-            Ok::<_, mail::ParseError>((mail, decision))
-        }));
-        match result {
-            Ok(Ok((mail, decision))) => Plan::Decided(Box::new(mail), decision),
-            Ok(Err(e)) => Plan::Quarantine(e.to_string()),
-            Err(panic) => Plan::Quarantine(format!(
+    /// Parses without storing anything; a panic becomes an error message.
+    fn parse(&self, bytes: &[u8]) -> Result<InboundMail, String> {
+        match catch_unwind(AssertUnwindSafe(|| mail::parse(bytes))) {
+            Ok(Ok(mail)) => Ok(mail),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(panic) => Err(format!(
                 "internal error while reading: {}",
                 panic_text(&panic)
             )),
         }
+    }
+
+    /// Looks up what triage needs to know about threads and the sender.
+    async fn facts(&self, mail: &InboundMail) -> Result<Facts, StoreError> {
+        let now = chrono::Utc::now();
+        let mut ids: Vec<String> = mail.references.clone();
+        ids.extend(mail.in_reply_to.iter().cloned());
+        let thread = self.store.ticket_for_messages(&ids).await?;
+        let token = match self.token.captures(&mail.subject) {
+            Some(c) => self.store.ticket_ref(&c[1].to_ascii_uppercase()).await?,
+            None => None,
+        };
+        let sender = mail.from.as_ref().map(|f| f.key()).unwrap_or_default();
+        let day_ago = crate::store::stamp(now - chrono::Duration::hours(24));
+        let window = crate::store::stamp(
+            now - chrono::Duration::minutes(i64::from(self.limits.loop_window_minutes)),
+        );
+        let history = self
+            .store
+            .sender_history(&sender, &day_ago, &window)
+            .await?;
+        Ok(Facts {
+            thread,
+            token,
+            history,
+            now,
+        })
+    }
+
+    /// Triage, with a panic turned into an error message.
+    fn decide(
+        &self,
+        mail: &InboundMail,
+        registry: &Registry,
+        facts: &Facts,
+    ) -> Result<Decision, String> {
+        let ctx = TriageContext {
+            registry,
+            rules: &self.rules,
+            support_address: &self.support_address,
+            default_language: self.default_language,
+            change_requests_chargeable: self.change_requests_chargeable,
+            limits: self.limits.clone(),
+        };
+        catch_unwind(AssertUnwindSafe(|| triage::triage(mail, &ctx, facts)))
+            .map_err(|panic| format!("internal error while sorting: {}", panic_text(&panic)))
     }
 
     fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, String> {
@@ -170,9 +207,14 @@ impl Pipeline {
                 });
             }
         }
-        let (mail, decision) = match self.plan(raw.bytes, registry) {
-            Plan::Decided(mail, decision) => (mail, decision),
-            Plan::Quarantine(reason) => return self.quarantine(raw, &reason).await,
+        let mail = match self.parse(raw.bytes) {
+            Ok(mail) => mail,
+            Err(reason) => return self.quarantine(raw, &reason).await,
+        };
+        let facts = self.facts(&mail).await?;
+        let decision = match self.decide(&mail, registry, &facts) {
+            Ok(d) => d,
+            Err(reason) => return self.quarantine(raw, &reason).await,
         };
         match self.commit(raw, &mail, &decision).await {
             Err(StoreError::Conflict(_)) => {
@@ -278,19 +320,103 @@ impl Pipeline {
         }
         let processed = match decision {
             Decision::Suppress(reason) => {
-                let detail = format!("automated mail ({}); no reply", reason.as_str());
+                let mut detail = format!("automated mail ({}); no reply", reason.as_str());
+                let mut ticket = None;
+                if let Some(bounce) = &mail.bounce {
+                    ticket = self.record_bounce(&mut tx, mail, bounce).await?;
+                    let whom = if bounce.recipients.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" for {}", bounce.recipients.join(", "))
+                    };
+                    let on = ticket
+                        .as_ref()
+                        .map(|t: &TicketRef| format!(" of a reply on {}", t.number))
+                        .unwrap_or_default();
+                    detail = format!("delivery failure{whom}{on}; no reply");
+                }
+                let number = ticket.map(|t| t.number);
                 tx.record_intake(&intake(
                     raw,
                     mail,
                     &from,
                     Outcome::Suppressed,
-                    None,
+                    number.as_deref(),
                     &detail,
                 ))
                 .await?;
                 Processed {
                     disposition: Disposition::Processed,
                     outcome: Outcome::Suppressed,
+                    ticket: number,
+                    replied: false,
+                }
+            }
+            Decision::Followup(f) => {
+                let ticket_id = tx.apply_followup(f).await?;
+                tx.add_message(
+                    ticket_id,
+                    &ThreadMessage {
+                        direction: "in",
+                        message_id: &mail.message_id,
+                        from: &from,
+                        subject: &mail.subject,
+                        body: &mail.text,
+                    },
+                )
+                .await?;
+                let mut detail = format!("follow-up on {} (by {})", f.ticket, f.matched_by);
+                if let Some(s) = f.set_status {
+                    detail.push_str(&format!("; status {}", s.as_str()));
+                }
+                match (f.charge_approved, &f.charge_words) {
+                    (Some(true), Some(w)) => {
+                        detail.push_str(&format!("; charge approved (\"{w}\")"))
+                    }
+                    (Some(false), Some(w)) => {
+                        detail.push_str(&format!("; charge refused (\"{w}\")"))
+                    }
+                    _ => {}
+                }
+                if let Some(a) = &f.attention {
+                    detail.push_str(&format!("; {a}"));
+                }
+                tx.record_intake(&intake(
+                    raw,
+                    mail,
+                    &from,
+                    Outcome::Followup,
+                    Some(&f.ticket),
+                    &detail,
+                ))
+                .await?;
+                Processed {
+                    disposition: Disposition::Processed,
+                    outcome: Outcome::Followup,
+                    ticket: Some(f.ticket.clone()),
+                    replied: false,
+                }
+            }
+            Decision::Unregistered {
+                sender,
+                sender_name,
+                language,
+                reply: false,
+            } => {
+                tracing::debug!(sender, sender_name, %language, "explanation limit reached");
+                let detail = "not a registered reference person; no reply: this address reached today's limit of explanations";
+                tx.record_intake(&intake(
+                    raw,
+                    mail,
+                    &from,
+                    Outcome::Unregistered,
+                    None,
+                    detail,
+                ))
+                .await?;
+                Processed {
+                    disposition: Disposition::Processed,
+                    outcome: Outcome::Unregistered,
                     ticket: None,
                     replied: false,
                 }
@@ -299,6 +425,7 @@ impl Pipeline {
                 sender,
                 sender_name,
                 language,
+                reply: true,
             } => {
                 let reply = self.render(&ReplyRequest {
                     notice: Notice::Unregistered,
@@ -355,17 +482,26 @@ impl Pipeline {
                     },
                 )
                 .await?;
-                let reply = self.render(&ReplyRequest {
-                    notice: t.notice,
-                    language: t.language,
-                    ticket: Some(&number),
-                    inbound: mail,
-                    recipient: &t.sender,
-                    name: &t.sender_name,
-                    customer: Some(&t.customer),
-                    category: Some(t.category),
-                    reason: t.chargeable,
-                });
+                if let Some(reason) = &t.attention {
+                    if !t.send_notice {
+                        tx.flag_address(&t.sender, "loop_breaker", reason).await?;
+                    }
+                }
+                let reply = if t.send_notice {
+                    self.render(&ReplyRequest {
+                        notice: t.notice,
+                        language: t.language,
+                        ticket: Some(&number),
+                        inbound: mail,
+                        recipient: &t.sender,
+                        name: &t.sender_name,
+                        customer: Some(&t.customer),
+                        category: Some(t.category),
+                        reason: t.chargeable,
+                    })
+                } else {
+                    Err("acknowledgements paused by the loop breaker".to_string())
+                };
                 let sorted = match t.chargeable {
                     Some(r) => format!("{}, chargeable: {}", t.category.as_str(), r.as_str()),
                     None => t.category.as_str().to_string(),
@@ -416,6 +552,43 @@ impl Pipeline {
             "message processed"
         );
         Ok(processed)
+    }
+}
+
+impl Pipeline {
+    /// Records a bounce on the ticket whose reply it returns, and flags the
+    /// addresses that could not be reached.
+    async fn record_bounce(
+        &self,
+        tx: &mut Tx,
+        mail: &InboundMail,
+        bounce: &mail::Bounce,
+    ) -> Result<Option<TicketRef>, StoreError> {
+        let ticket = self.store.ticket_for_messages(&bounce.original_ids).await?;
+        let detail = match &ticket {
+            Some(t) => format!("a reply on {} could not be delivered", t.number),
+            None => "a reply could not be delivered".to_string(),
+        };
+        for address in &bounce.recipients {
+            tx.flag_address(address, "bounced", &detail).await?;
+        }
+        if let Some(t) = &ticket {
+            if let Some(id) = tx.ticket_id(&t.number).await? {
+                let from = sender_of(mail);
+                tx.add_message(
+                    id,
+                    &ThreadMessage {
+                        direction: "bounce",
+                        message_id: &mail.message_id,
+                        from: &from,
+                        subject: &mail.subject,
+                        body: &mail.text,
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(ticket)
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use servicedesk::registry::{self, Registry};
-use servicedesk::triage::{triage, Decision, Language, Rules, TriageContext};
+use servicedesk::triage::{triage, Decision, Facts, Language, Limits, Rules, TriageContext};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/triage")
@@ -32,6 +32,7 @@ fn as_json(d: &Decision) -> Value {
         Decision::Unregistered { language, .. } => {
             json!({"outcome": "unregistered", "language": language.code(), "notice": "unregistered"})
         }
+        Decision::Followup(f) => json!({"outcome": "followup", "ticket": f.ticket}),
         Decision::Ticket(t) => json!({
             "outcome": "ticket",
             "category": t.category.as_str(),
@@ -54,6 +55,7 @@ fn every_fixture_gets_its_expected_decision() {
         support_address: "support@example.test",
         default_language: Language::Nl,
         change_requests_chargeable: true,
+        limits: Limits::default(),
     };
     let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .unwrap()
@@ -74,7 +76,7 @@ fn every_fixture_gets_its_expected_decision() {
                 .unwrap();
         let mail =
             servicedesk::mail::parse(&raw).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
-        let got = as_json(&triage(&mail, &ctx));
+        let got = as_json(&triage(&mail, &ctx, &Facts::default()));
         if got != want {
             failures.push(format!(
                 "{}\n  want {want}\n  got  {got}",

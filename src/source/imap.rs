@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::UnsolicitedResponse;
 use async_imap::{Client, Session};
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -480,8 +481,16 @@ impl ImapSource {
             }
             return Ok(self);
         }
-        // Drop what arrived unasked before; the IDLE start re-reports news.
-        while self.session.unsolicited_responses.try_recv().is_ok() {}
+        // What arrived unasked before: the IDLE start only reports news the
+        // server has not told us yet, so mail announced (EXISTS) after the
+        // last search must be fetched now rather than after the IDLE timeout.
+        let mut news = false;
+        while let Ok(r) = self.session.unsolicited_responses.try_recv() {
+            news |= matches!(r, UnsolicitedResponse::Exists(n) if n > 0);
+        }
+        if news {
+            return Ok(self);
+        }
         let ImapSource {
             config,
             session,

@@ -17,7 +17,7 @@ use sqlx::AnyPool;
 use sqlx::{Any, Row, Transaction};
 
 use crate::registry::{ContractStatus, Customer, Person, Registry, Role};
-use crate::triage::{Language, NewTicket};
+use crate::triage::{Followup, Language, NewTicket, SenderHistory, TicketRef, TicketStatus};
 
 /// A database failure, sorted by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +195,12 @@ pub struct TicketView {
     pub subject: String,
     pub language: String,
     pub message_ids: Vec<String>,
+    /// Why an agent must look at this ticket (null when nothing is wrong).
+    pub attention: Option<String>,
+    /// The closed ticket this one continues.
+    pub related_ticket: Option<String>,
+    /// The customer's words the charge decision was based on.
+    pub charge_decision: Option<String>,
     pub evidence: serde_json::Value,
     pub created_at: String,
     pub updated_at: String,
@@ -480,6 +486,93 @@ impl Store {
         Ok(row.map(|r| r.get::<Option<String>, _>(0)))
     }
 
+    /// The newest ticket whose thread holds one of these Message-IDs.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticket_for_messages(&self, ids: &[String]) -> Result<Option<TicketRef>> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let ids = &ids[ids.len().saturating_sub(50)..];
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT t.number, t.customer, t.status, t.updated_at FROM messages m \
+             JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id IN ({}) ORDER BY t.id DESC LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_optional(&self.pool).await?.map(|r| ticket_ref(&r)))
+    }
+
+    /// The ticket with this number, as triage sees it.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticket_ref(&self, number: &str) -> Result<Option<TicketRef>> {
+        Ok(sqlx::query(
+            "SELECT number, customer, status, updated_at FROM tickets WHERE number = $1",
+        )
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| ticket_ref(&r)))
+    }
+
+    /// How many no-ticket replies went to `address` since `day_ago`, and how
+    /// many tickets it opened since `window_start`.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn sender_history(
+        &self,
+        address: &str,
+        day_ago: &str,
+        window_start: &str,
+    ) -> Result<SenderHistory> {
+        let address = address.trim().to_lowercase();
+        let replies: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND ticket_number IS NULL AND created_at >= $2",
+        )
+        .bind(&address)
+        .bind(day_ago)
+        .fetch_one(&self.pool)
+        .await?;
+        let tickets: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE sender = $1 AND created_at >= $2",
+        )
+        .bind(&address)
+        .bind(window_start)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SenderHistory {
+            no_ticket_replies_24h: u32::try_from(replies).unwrap_or(u32::MAX),
+            recent_tickets: u32::try_from(tickets).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// Flagged addresses: (address, reason, detail, since).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn address_flags(&self) -> Result<Vec<(String, String, String, String)>> {
+        Ok(sqlx::query(
+            "SELECT address, reason, detail, created_at FROM address_flags ORDER BY created_at",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
+    }
+
     /// Intake records, newest last.
     ///
     /// # Errors
@@ -517,7 +610,8 @@ impl Store {
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketView>> {
         let rows = sqlx::query(
             "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
-                    sender, sender_name, subject, language, evidence, created_at, updated_at \
+                    sender, sender_name, subject, language, evidence, created_at, updated_at, \
+                    attention, related_ticket, charge_decision \
              FROM tickets \
              WHERE ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) \
              ORDER BY category, status, id",
@@ -555,7 +649,8 @@ impl Store {
     pub async fn ticket(&self, number: &str) -> Result<(TicketView, Vec<ThreadEntry>)> {
         let row = sqlx::query(
             "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
-                    sender, sender_name, subject, language, evidence, created_at, updated_at \
+                    sender, sender_name, subject, language, evidence, created_at, updated_at, \
+                    attention, related_ticket, charge_decision \
              FROM tickets WHERE number = $1",
         )
         .bind(number.trim().to_ascii_uppercase())
@@ -731,6 +826,17 @@ fn outbox_entry(r: &AnyRow) -> OutboxEntry {
     }
 }
 
+fn ticket_ref(r: &AnyRow) -> TicketRef {
+    TicketRef {
+        number: r.get(0),
+        customer: r.get(1),
+        status: TicketStatus::parse(&r.get::<String, _>(2)).unwrap_or(TicketStatus::Open),
+        updated_at: DateTime::parse_from_rfc3339(&r.get::<String, _>(3))
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default(),
+    }
+}
+
 fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> TicketView {
     let reason: Option<String> = r.get(3);
     TicketView {
@@ -747,6 +853,9 @@ fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> TicketView {
         subject: r.get(10),
         language: r.get(11),
         message_ids,
+        attention: r.get(15),
+        related_ticket: r.get(16),
+        charge_decision: r.get(17),
         evidence: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or_default(),
         created_at: r.get(13),
         updated_at: r.get(14),
@@ -764,8 +873,8 @@ impl Tx {
         let evidence = serde_json::to_string(&t.evidence).unwrap_or_else(|_| "{}".into());
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tickets (category, chargeable_reason, status, customer, campus, sender, sender_name, \
-                                  subject, language, evidence, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+                                  subject, language, evidence, created_at, updated_at, related_ticket, attention) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id",
         )
         .bind(t.category.as_str())
         .bind(t.chargeable.map(|r| r.as_str()))
@@ -778,6 +887,8 @@ impl Tx {
         .bind(t.language.code())
         .bind(evidence)
         .bind(at)
+        .bind(t.related.clone())
+        .bind(t.attention.clone())
         .fetch_one(&mut *self.tx)
         .await?;
         let number = format!("{}-{id:06}", self.prefix);
@@ -787,6 +898,69 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         Ok((id, number))
+    }
+
+    /// Applies a follow-up to its ticket and returns the ticket's id.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when the ticket is gone.
+    pub async fn apply_followup(&mut self, f: &Followup) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
+            .bind(&f.ticket)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let id = id.ok_or_else(|| StoreError::NotFound(format!("ticket {}", f.ticket)))?;
+        sqlx::query(
+            "UPDATE tickets SET updated_at = $2, \
+                 status = COALESCE($3, status), \
+                 charge_approved = COALESCE($4, charge_approved), \
+                 charge_decision = COALESCE($5, charge_decision), \
+                 attention = COALESCE($6, attention) \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now())
+        .bind(f.set_status.map(|s| s.as_str()))
+        .bind(f.charge_approved.map(i64::from))
+        .bind(f.charge_words.clone())
+        .bind(f.attention.clone())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    /// The ticket id of a number, inside this transaction.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticket_id(&mut self, number: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
+                .bind(number)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
+    /// Marks an address for agents (bounced, loop breaker); once per reason.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn flag_address(&mut self, address: &str, reason: &str, detail: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO address_flags (address, reason, detail, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (address, reason) DO UPDATE SET detail = excluded.detail",
+        )
+        .bind(address.trim().to_lowercase())
+        .bind(reason)
+        .bind(detail)
+        .bind(now())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Adds a message to a ticket's thread.

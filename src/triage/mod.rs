@@ -14,6 +14,7 @@ pub mod text;
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::mail::InboundMail;
@@ -217,7 +218,81 @@ pub struct NewTicket {
     pub language: Language,
     pub status: TicketStatus,
     pub notice: Notice,
+    /// False when the loop breaker holds the acknowledgement back.
+    pub send_notice: bool,
+    /// The closed ticket this one continues.
+    pub related: Option<String>,
+    /// Why an agent must look at this ticket, if they must.
+    pub attention: Option<String>,
     pub evidence: Evidence,
+}
+
+/// A message that belongs to an existing ticket. It gets no acknowledgement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Followup {
+    pub ticket: String,
+    /// How it was recognised: `thread` (In-Reply-To/References) or `token`.
+    pub matched_by: &'static str,
+    /// The ticket's new status, when the message changes it.
+    pub set_status: Option<TicketStatus>,
+    /// The customer's answer to a chargeable notice, when this is one.
+    pub charge_approved: Option<bool>,
+    /// The words the charge decision was based on.
+    pub charge_words: Option<String>,
+    pub attention: Option<String>,
+}
+
+/// What the store knows about a ticket a message may belong to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRef {
+    pub number: String,
+    pub customer: String,
+    pub status: TicketStatus,
+    /// When the ticket last changed (for a closed ticket: when it was closed).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the store knows about the sender, for the auto-reply limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderHistory {
+    /// Replies without a ticket (explanations, notices) sent to this address in 24 hours.
+    pub no_ticket_replies_24h: u32,
+    /// Tickets this address opened within the loop-breaker window.
+    pub recent_tickets: u32,
+}
+
+/// Facts looked up for this one message before triage; triage itself does no I/O.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The ticket that In-Reply-To/References point at.
+    pub thread: Option<TicketRef>,
+    /// The ticket whose token `[CS-000123]` is in the subject.
+    pub token: Option<TicketRef>,
+    pub history: SenderHistory,
+    pub now: DateTime<Utc>,
+}
+
+/// The auto-reply limits and follow-up rules; all configurable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Replies that create no ticket, per sender address per 24 hours.
+    pub no_ticket_replies_per_day: u32,
+    /// More tickets than this from one address within `loop_window_minutes` look like a robot.
+    pub loop_max_tickets: u32,
+    pub loop_window_minutes: u32,
+    /// A follow-up to a ticket closed longer ago than this starts a new ticket.
+    pub reopen_closed_within_days: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            no_ticket_replies_per_day: 10,
+            loop_max_tickets: 20,
+            loop_window_minutes: 10,
+            reopen_closed_within_days: 14,
+        }
+    }
 }
 
 /// What to do with one message.
@@ -231,9 +306,13 @@ pub enum Decision {
         sender: String,
         sender_name: String,
         language: Language,
+        /// False when this address already got its share of explanations today.
+        reply: bool,
     },
     /// A registered person: open a ticket and acknowledge it.
     Ticket(NewTicket),
+    /// Part of an existing ticket's thread.
+    Followup(Followup),
 }
 
 /// Everything triage needs besides the mail itself.
@@ -246,21 +325,45 @@ pub struct TriageContext<'a> {
     pub default_language: Language,
     /// Whether change requests are chargeable (the vendor's default).
     pub change_requests_chargeable: bool,
+    pub limits: Limits,
 }
 
 /// Decides what to do with one message. Pure: same input, same decision.
-pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>) -> Decision {
+pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Decision {
     if let Some(reason) = automated::detect(mail, ctx.support_address) {
         return Decision::Suppress(reason);
     }
     let from = mail.from.as_ref().expect("parse guarantees a From address");
     let reading = text::Reading::of(&mail.subject, &mail.text);
+    let registered = ctx.registry.lookup(&from.address);
+
+    // A reply in a ticket's thread, or a registered person of the ticket's
+    // customer naming its token, continues that ticket.
+    let existing = match (&facts.thread, &facts.token, registered) {
+        (Some(t), _, _) => Some((t, "thread")),
+        (None, Some(t), Some((_, customer))) if customer.name.eq_ignore_ascii_case(&t.customer) => {
+            Some((t, "token"))
+        }
+        _ => None,
+    };
+    let mut related = None;
+    if let Some((ticket, matched_by)) = existing {
+        let closed_long_ago = ticket.status == TicketStatus::Closed
+            && facts.now - ticket.updated_at
+                > chrono::Duration::days(i64::from(ctx.limits.reopen_closed_within_days));
+        if !closed_long_ago {
+            return Decision::Followup(followup(ticket, matched_by, &reading));
+        }
+        related = Some(ticket.number.clone());
+    }
+
     let detected = language::detect(&reading.for_language());
-    let Some((person, customer)) = ctx.registry.lookup(&from.address) else {
+    let Some((person, customer)) = registered else {
         return Decision::Unregistered {
             sender: from.address.clone(),
             sender_name: from.name.clone(),
             language: detected.unwrap_or(ctx.default_language),
+            reply: facts.history.no_ticket_replies_24h < ctx.limits.no_ticket_replies_per_day,
         };
     };
     let language = detected.unwrap_or(person.language);
@@ -270,6 +373,15 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>) -> Decision {
         (ContractStatus::Active, Some(_)) => (TicketStatus::AwaitingApproval, Notice::Chargeable),
         (ContractStatus::Active, None) => (TicketStatus::New, Notice::Received),
     };
+    // A person does not open tickets this fast; a robot does. Hold the
+    // acknowledgements back (the tickets are still made) and tell an agent.
+    let looping = facts.history.recent_tickets >= ctx.limits.loop_max_tickets;
+    let attention = looping.then(|| {
+        format!(
+            "more than {} tickets from {} within {} minutes: acknowledgements paused (mail loop?)",
+            ctx.limits.loop_max_tickets, person.email, ctx.limits.loop_window_minutes
+        )
+    });
     Decision::Ticket(NewTicket {
         customer: customer.name.clone(),
         campus: person.campus.clone(),
@@ -285,6 +397,42 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>) -> Decision {
         language,
         status,
         notice,
+        send_notice: !looping,
+        related,
+        attention,
         evidence: sorted.evidence,
     })
+}
+
+/// What a follow-up does to its ticket.
+fn followup(ticket: &TicketRef, matched_by: &'static str, reading: &text::Reading) -> Followup {
+    let mut f = Followup {
+        ticket: ticket.number.clone(),
+        matched_by,
+        set_status: None,
+        charge_approved: None,
+        charge_words: None,
+        attention: None,
+    };
+    match ticket.status {
+        TicketStatus::AwaitingApproval => match approval::read(&reading.body) {
+            (approval::Approval::Agreed, words) => {
+                f.set_status = Some(TicketStatus::New);
+                f.charge_approved = Some(true);
+                f.charge_words = words;
+            }
+            (approval::Approval::Refused, words) => {
+                f.set_status = Some(TicketStatus::Closed);
+                f.charge_approved = Some(false);
+                f.charge_words = words;
+            }
+            (approval::Approval::Unclear, _) => {
+                f.attention =
+                    Some("answer to the charge notice is unclear: please ask the customer".into());
+            }
+        },
+        TicketStatus::Resolved | TicketStatus::Closed => f.set_status = Some(TicketStatus::Open),
+        _ => {}
+    }
+    f
 }
