@@ -116,6 +116,19 @@ pub enum TicketsCommand {
         #[arg(long, value_parser = parse_status)]
         status: Option<String>,
     },
+    /// Correct a ticket's sorting or move its status; recorded as a correction.
+    Set {
+        number: String,
+        /// question, incident, change or feedback.
+        #[arg(long, value_parser = parse_category)]
+        category: Option<String>,
+        /// infrastructure, training, own_modification, on_site, change_request, or none.
+        #[arg(long, value_parser = parse_reason)]
+        chargeable_reason: Option<String>,
+        /// new, awaiting_approval, on_hold, open, resolved, closed.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<String>,
+    },
     /// One ticket with its thread and why it was sorted so.
     Show {
         number: String,
@@ -148,6 +161,17 @@ fn parse_category(s: &str) -> Result<String, String> {
     Category::parse(s)
         .map(|c| c.as_str().to_string())
         .ok_or_else(|| "use question, incident, change or feedback".into())
+}
+
+fn parse_reason(s: &str) -> Result<String, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok("none".into());
+    }
+    crate::triage::ChargeReason::parse(s)
+        .map(|r| r.as_str().to_string())
+        .ok_or_else(|| {
+            "use infrastructure, training, own_modification, on_site, change_request or none".into()
+        })
 }
 
 fn parse_status(s: &str) -> Result<String, String> {
@@ -345,8 +369,13 @@ pub fn print_queues(tickets: &[TicketView]) {
             } else {
                 ""
             };
+            let attention = t
+                .attention
+                .as_deref()
+                .map(|a| format!("  ! {a}"))
+                .unwrap_or_default();
             println!(
-                "  {}  {:<17} {}  {:<32} {}{charge}{unsure}",
+                "  {}  {:<17} {}  {:<32} {}{charge}{unsure}{attention}",
                 t.number,
                 t.status,
                 t.language,
@@ -370,6 +399,34 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
                 print_json(&tickets)?;
             } else {
                 print_queues(&tickets);
+            }
+        }
+        TicketsCommand::Set {
+            number,
+            category,
+            chargeable_reason,
+            status,
+        } => {
+            anyhow::ensure!(
+                category.is_some() || chargeable_reason.is_some() || status.is_some(),
+                "say what to change: --category, --chargeable-reason or --status"
+            );
+            let change = crate::store::TicketChange {
+                category,
+                chargeable_reason: chargeable_reason.map(|r| (r != "none").then_some(r)),
+                status,
+            };
+            let number = number.trim().to_ascii_uppercase();
+            let changed = store.set_ticket(&number, &change).await?;
+            if changed.is_empty() {
+                println!("{number}: nothing changed");
+            }
+            for (field, old, new) in changed {
+                println!(
+                    "{number}: {field} {} -> {}",
+                    old.as_deref().unwrap_or("none"),
+                    new.as_deref().unwrap_or("none")
+                );
             }
         }
         TicketsCommand::Show { number, list } => {
@@ -397,6 +454,19 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
             );
             println!("  sender     {} <{}>", t.sender_name, t.sender);
             println!("  language   {}", t.language);
+            if let Some(a) = &t.attention {
+                println!("  attention  {a}");
+            }
+            if let Some(r) = &t.related_ticket {
+                println!("  continues  {r}");
+            }
+            if let Some(approved) = t.charge_approved {
+                println!(
+                    "  charge     {} ({})",
+                    if approved { "approved" } else { "refused" },
+                    t.charge_decision.as_deref().unwrap_or("")
+                );
+            }
             println!("  created    {}", t.created_at);
             let confidence = t
                 .evidence

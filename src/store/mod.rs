@@ -237,6 +237,15 @@ pub struct TicketFilter {
     pub status: Option<String>,
 }
 
+/// An agent's change to a ticket; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TicketChange {
+    pub category: Option<String>,
+    /// `Some(None)` clears the chargeable reason.
+    pub chargeable_reason: Option<Option<String>>,
+    pub status: Option<String>,
+}
+
 /// What an import changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -681,6 +690,71 @@ impl Store {
             .map(|m| m.message_id.clone())
             .collect();
         Ok((ticket_view(&row, ids), thread))
+    }
+
+    /// Applies an agent's change and records each changed field as a correction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when no ticket has that number.
+    pub async fn set_ticket(
+        &self,
+        number: &str,
+        change: &TicketChange,
+    ) -> Result<Vec<(String, Option<String>, Option<String>)>> {
+        let number = number.trim().to_ascii_uppercase();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT category, chargeable_reason, status FROM tickets WHERE number = $1",
+        )
+        .bind(&number)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
+        let old: [Option<String>; 3] = [Some(row.get(0)), row.get(1), Some(row.get(2))];
+        let new = [
+            change.category.clone().or_else(|| old[0].clone()),
+            change
+                .chargeable_reason
+                .clone()
+                .unwrap_or_else(|| old[1].clone()),
+            change.status.clone().or_else(|| old[2].clone()),
+        ];
+        let at = now();
+        let mut changed = Vec::new();
+        for (i, field) in ["category", "chargeable_reason", "status"]
+            .iter()
+            .enumerate()
+        {
+            if old[i] != new[i] {
+                sqlx::query(
+                    "INSERT INTO corrections (ticket_number, field, old_value, new_value, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&number)
+                .bind(*field)
+                .bind(old[i].clone())
+                .bind(new[i].clone())
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?;
+                changed.push((field.to_string(), old[i].clone(), new[i].clone()));
+            }
+        }
+        if !changed.is_empty() {
+            sqlx::query(
+                "UPDATE tickets SET category = $2, chargeable_reason = $3, status = $4, updated_at = $5 WHERE number = $1",
+            )
+            .bind(&number)
+            .bind(new[0].clone())
+            .bind(new[1].clone())
+            .bind(new[2].clone())
+            .bind(&at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     // -------------------------------------------------------------- outbox
