@@ -19,8 +19,6 @@ use crate::triage::{Category, TicketStatus};
 
 /// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and retries.
 pub const EXIT_TEMPFAIL: u8 = 75;
-/// The largest message `ingest` accepts on stdin.
-const MAX_STDIN_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -514,19 +512,21 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
 }
 
 async fn ingest(config: &Config) -> ExitCode {
+    // Read at most the limit; a larger message keeps only its header (the
+    // rest is drained, never held), and its ticket says so.
+    let max = config.limits.max_message_bytes;
     let mut raw = Vec::new();
-    if let Err(e) = std::io::stdin()
-        .lock()
-        .take(MAX_STDIN_BYTES + 1)
-        .read_to_end(&mut raw)
-    {
+    let mut stdin = std::io::stdin().lock();
+    if let Err(e) = (&mut stdin).take(max + 1).read_to_end(&mut raw) {
         eprintln!("servicedesk: ingest: cannot read stdin: {e}");
         return ExitCode::from(EXIT_TEMPFAIL);
     }
-    if raw.len() as u64 > MAX_STDIN_BYTES {
-        eprintln!("servicedesk: ingest: message larger than {MAX_STDIN_BYTES} bytes refused");
-        // EX_DATAERR: retrying will not make it smaller.
-        return ExitCode::from(65);
+    let mut oversized = None;
+    if raw.len() as u64 > max {
+        let rest = std::io::copy(&mut stdin, &mut std::io::sink()).unwrap_or(0);
+        oversized = Some(raw.len() as u64 + rest);
+        let header_len = crate::mail::header_part(&raw).len();
+        raw.truncate(header_len);
     }
     let result: anyhow::Result<()> = async {
         let store = open_store(config).await?;
@@ -538,6 +538,7 @@ async fn ingest(config: &Config) -> ExitCode {
                     bytes: &raw,
                     source: "stdin",
                     source_key: None,
+                    oversized,
                 },
                 &registry,
             )

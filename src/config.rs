@@ -227,6 +227,9 @@ pub struct LimitsConfig {
     pub loop_window_minutes: u32,
     /// A follow-up to a ticket closed longer ago than this opens a new ticket.
     pub reopen_closed_within_days: u32,
+    /// Larger messages are never read whole: only their header is, the
+    /// ticket gets a note (an unregistered sender a size notice).
+    pub max_message_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -237,6 +240,7 @@ impl Default for LimitsConfig {
             loop_max_tickets: d.loop_max_tickets,
             loop_window_minutes: d.loop_window_minutes,
             reopen_closed_within_days: d.reopen_closed_within_days,
+            max_message_bytes: 25 * 1024 * 1024,
         }
     }
 }

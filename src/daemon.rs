@@ -78,7 +78,9 @@ async fn drain_imap(
     stop: &watch::Receiver<bool>,
 ) -> Result<(), CycleError> {
     loop {
-        let batch = source.fetch_batch().await?;
+        let batch = source
+            .fetch_batch(shared.config.limits.max_message_bytes)
+            .await?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -90,6 +92,7 @@ async fn drain_imap(
                 bytes: &msg.raw,
                 source: "imap",
                 source_key: Some(msg.key.clone()),
+                oversized: msg.oversized,
             };
             match shared.pipeline.process(&raw, &registry).await {
                 Ok(p) => {
@@ -134,7 +137,7 @@ async fn drain_maildir(
     stop: &watch::Receiver<bool>,
 ) -> Result<(), CycleError> {
     loop {
-        let batch = source.fetch_batch(100)?;
+        let batch = source.fetch_batch(100, shared.config.limits.max_message_bytes)?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -144,6 +147,7 @@ async fn drain_maildir(
                 bytes: &msg.raw,
                 source: "maildir",
                 source_key: Some(msg.key.clone()),
+                oversized: msg.oversized,
             };
             let p = shared.pipeline.process(&raw, &registry).await?;
             count(summary, p.disposition);

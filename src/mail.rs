@@ -125,6 +125,8 @@ pub struct InboundMail {
     pub size: usize,
     /// Set for delivery reports and returned mail.
     pub bounce: Option<Bounce>,
+    /// The full size, when the message was too large and only its header was read.
+    pub truncated_from: Option<u64>,
 }
 
 /// Why raw bytes could not become an [`InboundMail`].
@@ -297,6 +299,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         attachments,
         size: raw.len(),
         bounce,
+        truncated_from: None,
         from: Some(from),
     })
 }
@@ -318,6 +321,18 @@ fn derive_message_id(raw: &[u8], from: &Option<Mailbox>, subject: &str, text: &s
     let digest = h.finalize();
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("{hex}@derived.servicedesk.invalid")
+}
+
+/// The header of a raw message (up to and including the empty line), for
+/// messages too large to read whole.
+pub fn header_part(raw: &[u8]) -> &[u8] {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2))
+        .unwrap_or(raw.len());
+    &raw[..end]
 }
 
 /// A best-effort Message-ID for bytes that would not parse at all, so the

@@ -43,6 +43,8 @@ pub struct RawMessage<'a> {
     /// A stable name of the message's place in its source (mailbox,
     /// UIDVALIDITY and UID; or the Maildir file), so a re-read is recognised.
     pub source_key: Option<String>,
+    /// The full size, when the message was too large and `bytes` holds only its header.
+    pub oversized: Option<u64>,
 }
 
 /// Everything needed to process messages; built once at start-up.
@@ -207,10 +209,11 @@ impl Pipeline {
                 });
             }
         }
-        let mail = match self.parse(raw.bytes) {
+        let mut mail = match self.parse(raw.bytes) {
             Ok(mail) => mail,
             Err(reason) => return self.quarantine(raw, &reason).await,
         };
+        mail.truncated_from = raw.oversized;
         let facts = self.facts(&mail).await?;
         let decision = match self.decide(&mail, registry, &facts) {
             Ok(d) => d,
@@ -402,6 +405,7 @@ impl Pipeline {
                 sender_name,
                 language,
                 reply: false,
+                ..
             } => {
                 tracing::debug!(sender, sender_name, %language, "explanation limit reached");
                 let detail = "not a registered reference person; no reply: this address reached today's limit of explanations";
@@ -425,10 +429,11 @@ impl Pipeline {
                 sender,
                 sender_name,
                 language,
+                notice,
                 reply: true,
             } => {
                 let reply = self.render(&ReplyRequest {
-                    notice: Notice::Unregistered,
+                    notice: *notice,
                     language: *language,
                     ticket: None,
                     inbound: mail,
@@ -440,10 +445,11 @@ impl Pipeline {
                 });
                 let (detail, replied) = match &reply {
                     Ok(out) => {
-                        queue(&mut tx, None, Notice::Unregistered, out).await?;
+                        queue(&mut tx, None, *notice, out).await?;
                         (
                             format!(
-                                "not a registered reference person; explanation sent ({language})"
+                                "not a registered reference person; {} reply queued ({language})",
+                                notice.as_str()
                             ),
                             true,
                         )

@@ -40,6 +40,11 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../templates/nl/unregistered.txt"),
     ),
     (
+        "nl",
+        "too_large",
+        include_str!("../templates/nl/too_large.txt"),
+    ),
+    (
         "fr",
         "received",
         include_str!("../templates/fr/received.txt"),
@@ -58,6 +63,11 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "fr",
         "unregistered",
         include_str!("../templates/fr/unregistered.txt"),
+    ),
+    (
+        "fr",
+        "too_large",
+        include_str!("../templates/fr/too_large.txt"),
     ),
     (
         "en",
@@ -80,6 +90,11 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../templates/en/unregistered.txt"),
     ),
     (
+        "en",
+        "too_large",
+        include_str!("../templates/en/too_large.txt"),
+    ),
+    (
         "de",
         "received",
         include_str!("../templates/de/received.txt"),
@@ -98,6 +113,11 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "de",
         "unregistered",
         include_str!("../templates/de/unregistered.txt"),
+    ),
+    (
+        "de",
+        "too_large",
+        include_str!("../templates/de/too_large.txt"),
     ),
 ];
 
@@ -359,7 +379,8 @@ mod tests {
         let mail = inbound();
         for lang in Language::ALL {
             for notice in Notice::ALL {
-                let ticket = (notice != Notice::Unregistered).then_some("CS-000007");
+                let ticket = !matches!(notice, Notice::Unregistered | Notice::TooLarge);
+                let ticket = ticket.then_some("CS-000007");
                 let out = r
                     .render(&ReplyRequest {
                         notice,

@@ -100,6 +100,9 @@ impl AsyncWrite for ImapStream {
     }
 }
 
+/// A UID and the message's RFC822.SIZE.
+type UidSize = (u32, u64);
+
 /// One fetched message.
 #[derive(Debug)]
 pub struct Fetched {
@@ -107,6 +110,8 @@ pub struct Fetched {
     /// `imap:{user}@{host}:{port}/{mailbox};UIDVALIDITY={v}/UID={uid}`.
     pub key: String,
     pub raw: Vec<u8>,
+    /// The full size, when the message was too large and `raw` is only its header.
+    pub oversized: Option<u64>,
 }
 
 /// A logged-in connection with the support mailbox selected.
@@ -348,7 +353,7 @@ impl ImapSource {
     /// # Errors
     ///
     /// When the connection fails; nothing has changed on the server then.
-    pub async fn fetch_batch(&mut self) -> Result<Vec<Fetched>, ImapError> {
+    pub async fn fetch_batch(&mut self, max_message_bytes: u64) -> Result<Vec<Fetched>, ImapError> {
         let server = self.server();
         let uids = timed(&server, "UID SEARCH", self.session.uid_search("UNDELETED")).await?;
         let mut uids: Vec<u32> = uids.into_iter().collect();
@@ -369,35 +374,60 @@ impl ImapSource {
         .iter()
         .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
         .collect();
+        // Too large to read whole: only the header is fetched.
+        let (big, sizes): (Vec<UidSize>, Vec<UidSize>) = sizes
+            .into_iter()
+            .partition(|(_, size)| *size > max_message_bytes);
         let mut chosen = Vec::new();
         let mut total = 0u64;
         for (uid, size) in sizes {
-            if !chosen.is_empty() && total + size > BATCH_BYTES {
+            if !(chosen.is_empty() && big.is_empty()) && total + size > BATCH_BYTES {
                 break;
             }
             total += size;
             chosen.push(uid);
         }
-        chosen.sort_unstable();
-        let fetches = timed(&server, "UID FETCH", async {
-            self.session
-                .uid_fetch(uid_set(&chosen), "(UID BODY.PEEK[])")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
-        let mut out: Vec<Fetched> = fetches
-            .iter()
-            .filter_map(|f| {
+        let mut out = Vec::new();
+        if !chosen.is_empty() {
+            let fetches = timed(&server, "UID FETCH", async {
+                self.session
+                    .uid_fetch(uid_set(&chosen), "(UID BODY.PEEK[])")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .await?;
+            out.extend(fetches.iter().filter_map(|f| {
                 let uid = f.uid?;
                 Some(Fetched {
                     uid,
                     key: self.key(uid),
                     raw: f.body().unwrap_or_default().to_vec(),
+                    oversized: None,
                 })
+            }));
+        }
+        if !big.is_empty() {
+            let uids: Vec<u32> = big.iter().map(|(u, _)| *u).collect();
+            let fetches = timed(&server, "UID FETCH", async {
+                self.session
+                    .uid_fetch(uid_set(&uids), "(UID BODY.PEEK[HEADER])")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
             })
-            .collect();
+            .await?;
+            out.extend(fetches.iter().filter_map(|f| {
+                let uid = f.uid?;
+                let size = big.iter().find(|(u, _)| *u == uid).map(|(_, s)| *s)?;
+                Some(Fetched {
+                    uid,
+                    key: self.key(uid),
+                    raw: f.header().unwrap_or_default().to_vec(),
+                    oversized: Some(size),
+                })
+            }));
+        }
         out.sort_by_key(|f| f.uid);
         Ok(out)
     }

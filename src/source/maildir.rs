@@ -17,6 +17,8 @@ pub struct Fetched {
     /// `maildir:{maildir}/{unique name}` (without the `:2,` flags suffix).
     pub key: String,
     pub raw: Vec<u8>,
+    /// The full size, when the file was too large and `raw` is only its header.
+    pub oversized: Option<u64>,
 }
 
 /// A Maildir and its two destination folders.
@@ -26,6 +28,24 @@ pub struct MaildirSource {
     processed: PathBuf,
     quarantine: PathBuf,
 }
+
+/// Reads a message file whole, or only its header when it is larger than `max`.
+fn read_bounded(path: &Path, max: u64) -> io::Result<(Vec<u8>, Option<u64>)> {
+    use std::io::Read;
+    let size = std::fs::metadata(path)?.len();
+    if size <= max {
+        return Ok((std::fs::read(path)?, None));
+    }
+    let mut head = Vec::new();
+    std::fs::File::open(path)?
+        .take(HEADER_READ_BYTES)
+        .read_to_end(&mut head)?;
+    let header = crate::mail::header_part(&head).to_vec();
+    Ok((header, Some(size)))
+}
+
+/// How much of an oversized file is read to find its header.
+const HEADER_READ_BYTES: u64 = 1024 * 1024;
 
 fn make_maildir(dir: &Path) -> io::Result<()> {
     for sub in ["new", "cur", "tmp"] {
@@ -61,7 +81,7 @@ impl MaildirSource {
     ///
     /// When a folder cannot be listed; an unreadable single file is skipped
     /// with a warning.
-    pub fn fetch_batch(&self, limit: usize) -> io::Result<Vec<Fetched>> {
+    pub fn fetch_batch(&self, limit: usize, max_message_bytes: u64) -> io::Result<Vec<Fetched>> {
         let mut paths = Vec::new();
         for sub in ["new", "cur"] {
             for entry in std::fs::read_dir(self.root.join(sub))? {
@@ -76,11 +96,12 @@ impl MaildirSource {
         paths.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
         let mut out = Vec::new();
         for path in paths.into_iter().take(limit) {
-            match std::fs::read(&path) {
-                Ok(raw) => out.push(Fetched {
+            match read_bounded(&path, max_message_bytes) {
+                Ok((raw, oversized)) => out.push(Fetched {
                     key: self.key(&path),
                     path,
                     raw,
+                    oversized,
                 }),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "cannot read message file")
@@ -138,7 +159,7 @@ mod tests {
         let md = MaildirSource::open(dir.path(), "Processed", "Quarantine").unwrap();
         std::fs::write(dir.path().join("new/2.b"), b"From: b@x.example\r\n\r\nb").unwrap();
         std::fs::write(dir.path().join("new/1.a"), b"From: a@x.example\r\n\r\na").unwrap();
-        let batch = md.fetch_batch(10).unwrap();
+        let batch = md.fetch_batch(10, 1024).unwrap();
         assert_eq!(batch.len(), 2);
         assert!(batch[0].key.ends_with("/1.a"));
         md.finish(&batch[0].path, Disposition::Processed).unwrap();

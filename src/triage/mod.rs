@@ -185,14 +185,17 @@ pub enum Notice {
     Chargeable,
     Suspended,
     Unregistered,
+    /// An unregistered sender's message was too large to fetch.
+    TooLarge,
 }
 
 impl Notice {
-    pub const ALL: [Notice; 4] = [
+    pub const ALL: [Notice; 5] = [
         Notice::Received,
         Notice::Chargeable,
         Notice::Suspended,
         Notice::Unregistered,
+        Notice::TooLarge,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -201,6 +204,7 @@ impl Notice {
             Notice::Chargeable => "chargeable",
             Notice::Suspended => "suspended",
             Notice::Unregistered => "unregistered",
+            Notice::TooLarge => "too_large",
         }
     }
 }
@@ -306,6 +310,8 @@ pub enum Decision {
         sender: String,
         sender_name: String,
         language: Language,
+        /// `Unregistered`, or `TooLarge` when the message was too large to fetch.
+        notice: Notice,
         /// False when this address already got its share of explanations today.
         reply: bool,
     },
@@ -363,6 +369,11 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
             sender: from.address.clone(),
             sender_name: from.name.clone(),
             language: detected.unwrap_or(ctx.default_language),
+            notice: if mail.truncated_from.is_some() {
+                Notice::TooLarge
+            } else {
+                Notice::Unregistered
+            },
             reply: facts.history.no_ticket_replies_24h < ctx.limits.no_ticket_replies_per_day,
         };
     };
@@ -376,12 +387,19 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
     // A person does not open tickets this fast; a robot does. Hold the
     // acknowledgements back (the tickets are still made) and tell an agent.
     let looping = facts.history.recent_tickets >= ctx.limits.loop_max_tickets;
-    let attention = looping.then(|| {
-        format!(
+    let attention = if looping {
+        Some(format!(
             "more than {} tickets from {} within {} minutes: acknowledgements paused (mail loop?)",
             ctx.limits.loop_max_tickets, person.email, ctx.limits.loop_window_minutes
-        )
-    });
+        ))
+    } else {
+        mail.truncated_from.map(|size| {
+            format!(
+                "message of {} too large to fetch: only its header was read; the whole message is in the processed folder",
+                human_size(size)
+            )
+        })
+    };
     Decision::Ticket(NewTicket {
         customer: customer.name.clone(),
         campus: person.campus.clone(),
@@ -402,6 +420,15 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
         attention,
         evidence: sorted.evidence,
     })
+}
+
+/// `31.2 MB`, `640 KB`.
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1_048_576 {
+        format!("{:.1} MB", bytes as f64 / 1_048_576.0)
+    } else {
+        format!("{} KB", bytes.div_ceil(1024))
+    }
 }
 
 /// What a follow-up does to its ticket.
