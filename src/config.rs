@@ -77,6 +77,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub triage: TriageConfig,
     pub limits: LimitsConfig,
+    pub security: SecurityConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +215,17 @@ impl Default for DaemonConfig {
     }
 }
 
+/// Protection against forged senders.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Trust a registered address only when our receiving server's
+    /// `Authentication-Results` shows `dmarc=pass` or an aligned `dkim=pass`.
+    pub require_aligned_auth: bool,
+    /// The authserv-id our receiving server writes in `Authentication-Results`.
+    pub authserv_id: String,
+}
+
 /// Auto-reply safety and follow-up rules.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -296,6 +308,8 @@ struct RawConfig {
     triage: TriageConfig,
     #[serde(default)]
     limits: LimitsConfig,
+    #[serde(default)]
+    security: SecurityConfig,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -589,6 +603,12 @@ impl RawConfig {
         if let Some(ft) = &self.file_transport {
             check_address(path, "[file_transport] from", &ft.from)?;
         }
+        if self.security.require_aligned_auth && self.security.authserv_id.trim().is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "[security] require_aligned_auth needs authserv_id: the name your receiving server writes first in Authentication-Results",
+            ));
+        }
         if self.outbox.max_attempts == 0 {
             return Err(ConfigError::new(
                 path,
@@ -607,6 +627,7 @@ impl RawConfig {
             daemon: self.daemon,
             triage: self.triage,
             limits: self.limits,
+            security: self.security,
         })
     }
 }

@@ -127,6 +127,8 @@ pub struct InboundMail {
     pub bounce: Option<Bounce>,
     /// The full size, when the message was too large and only its header was read.
     pub truncated_from: Option<u64>,
+    /// Every `Authentication-Results` header value, as written.
+    pub auth_results: Vec<String>,
 }
 
 /// Why raw bytes could not become an [`InboundMail`].
@@ -300,6 +302,11 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         size: raw.len(),
         bounce,
         truncated_from: None,
+        auth_results: msg
+            .headers_raw()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("Authentication-Results"))
+            .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect(),
         from: Some(from),
     })
 }

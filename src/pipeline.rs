@@ -57,6 +57,8 @@ pub struct Pipeline {
     change_requests_chargeable: bool,
     ticket_prefix: String,
     limits: Limits,
+    /// The authserv-id whose `Authentication-Results` must vouch for registered senders.
+    require_aligned_auth: Option<String>,
     /// Finds the ticket token, e.g. `[CS-000123]`, in a subject.
     token: regex::Regex,
 }
@@ -101,6 +103,10 @@ impl Pipeline {
             change_requests_chargeable: config.triage.change_requests_chargeable,
             ticket_prefix: config.support.ticket_prefix.clone(),
             limits: config.limits.to_triage(),
+            require_aligned_auth: config
+                .security
+                .require_aligned_auth
+                .then(|| config.security.authserv_id.clone()),
             token: regex::Regex::new(&format!(
                 r"(?i)\[({}-\d{{6,}})\]",
                 regex::escape(&config.support.ticket_prefix)
@@ -165,6 +171,7 @@ impl Pipeline {
             default_language: self.default_language,
             change_requests_chargeable: self.change_requests_chargeable,
             limits: self.limits.clone(),
+            require_aligned_auth: self.require_aligned_auth.as_deref(),
         };
         catch_unwind(AssertUnwindSafe(|| triage::triage(mail, &ctx, facts)))
             .map_err(|panic| format!("internal error while sorting: {}", panic_text(&panic)))
@@ -431,6 +438,7 @@ impl Pipeline {
                 language,
                 notice,
                 reply: true,
+                ..
             } => {
                 let reply = self.render(&ReplyRequest {
                     notice: *notice,

@@ -56,6 +56,7 @@ fn every_fixture_gets_its_expected_decision() {
         default_language: Language::Nl,
         change_requests_chargeable: true,
         limits: Limits::default(),
+        require_aligned_auth: None,
     };
     let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
         .unwrap()

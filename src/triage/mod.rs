@@ -7,6 +7,7 @@
 //! is passed in, which is why almost every test of the sorting lives here.
 
 pub mod approval;
+pub mod auth;
 pub mod automated;
 pub mod classify;
 pub mod language;
@@ -312,8 +313,11 @@ pub enum Decision {
         language: Language,
         /// `Unregistered`, or `TooLarge` when the message was too large to fetch.
         notice: Notice,
-        /// False when this address already got its share of explanations today.
+        /// False when this address already got its share of explanations today,
+        /// or when the sender could not be authenticated.
         reply: bool,
+        /// A registered address, but the receiving server did not vouch for it.
+        unauthenticated: bool,
     },
     /// A registered person: open a ticket and acknowledge it.
     Ticket(NewTicket),
@@ -332,6 +336,9 @@ pub struct TriageContext<'a> {
     /// Whether change requests are chargeable (the vendor's default).
     pub change_requests_chargeable: bool,
     pub limits: Limits,
+    /// When set, a registered address is trusted only if an
+    /// `Authentication-Results` header from this authserv-id vouches for it.
+    pub require_aligned_auth: Option<&'a str>,
 }
 
 /// Decides what to do with one message. Pure: same input, same decision.
@@ -341,7 +348,17 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
     }
     let from = mail.from.as_ref().expect("parse guarantees a From address");
     let reading = text::Reading::of(&mail.subject, &mail.text);
-    let registered = ctx.registry.lookup(&from.address);
+    let mut registered = ctx.registry.lookup(&from.address);
+    let mut unauthenticated = false;
+    if let (Some(_), Some(authserv_id)) = (registered, ctx.require_aligned_auth) {
+        let domain = from.key().rsplit('@').next().unwrap_or("").to_string();
+        if !auth::vouched(&mail.auth_results, authserv_id, &domain) {
+            // A forged From must not reach a registered person's ticket,
+            // nor send that person an explanation they did not ask for.
+            registered = None;
+            unauthenticated = true;
+        }
+    }
 
     // A reply in a ticket's thread, or a registered person of the ticket's
     // customer naming its token, continues that ticket.
@@ -374,7 +391,9 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
             } else {
                 Notice::Unregistered
             },
-            reply: facts.history.no_ticket_replies_24h < ctx.limits.no_ticket_replies_per_day,
+            reply: !unauthenticated
+                && facts.history.no_ticket_replies_24h < ctx.limits.no_ticket_replies_per_day,
+            unauthenticated,
         };
     };
     let language = detected.unwrap_or(person.language);
