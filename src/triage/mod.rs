@@ -482,3 +482,214 @@ fn followup(ticket: &TicketRef, matched_by: &'static str, reading: &text::Readin
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{Customer, Person, Role};
+
+    fn registry() -> Registry {
+        Registry::new(
+            vec![
+                Customer {
+                    name: "WZC A".into(),
+                    status: ContractStatus::Active,
+                    campuses: vec![],
+                },
+                Customer {
+                    name: "WZC B".into(),
+                    status: ContractStatus::Active,
+                    campuses: vec![],
+                },
+            ],
+            vec![
+                Person {
+                    email: "an@a.example".into(),
+                    name: "An".into(),
+                    customer: "WZC A".into(),
+                    campus: None,
+                    role: Role::General,
+                    language: Language::Nl,
+                },
+                Person {
+                    email: "bo@b.example".into(),
+                    name: "Bo".into(),
+                    customer: "WZC B".into(),
+                    campus: None,
+                    role: Role::General,
+                    language: Language::Nl,
+                },
+            ],
+        )
+    }
+
+    fn mail(from: &str, subject: &str, body: &str, extra: &str) -> InboundMail {
+        crate::mail::parse(
+            format!(
+                "From: {from}\r\nSubject: {subject}\r\n{extra}Message-ID: <m@x>\r\n\r\n{body}\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn ticket(status: TicketStatus, days_ago: i64) -> TicketRef {
+        TicketRef {
+            number: "CS-000001".into(),
+            customer: "WZC A".into(),
+            status,
+            updated_at: DateTime::<Utc>::default() - chrono::Duration::days(days_ago),
+        }
+    }
+
+    fn decide(m: &InboundMail, facts: &Facts, auth: Option<&str>) -> Decision {
+        let registry = registry();
+        let rules = Rules::builtin();
+        let ctx = TriageContext {
+            registry: &registry,
+            rules: &rules,
+            support_address: "support@example.test",
+            default_language: Language::Nl,
+            change_requests_chargeable: true,
+            limits: Limits::default(),
+            require_aligned_auth: auth,
+        };
+        triage(m, &ctx, facts)
+    }
+
+    #[test]
+    fn thread_reply_is_a_followup_without_new_ticket() {
+        let m = mail(
+            "an@a.example",
+            "Re: [CS-000001] Storing",
+            "Nog steeds kapot.",
+            "",
+        );
+        let facts = Facts {
+            thread: Some(ticket(TicketStatus::New, 0)),
+            ..Facts::default()
+        };
+        let Decision::Followup(f) = decide(&m, &facts, None) else {
+            panic!("not a follow-up")
+        };
+        assert_eq!(
+            (f.ticket.as_str(), f.matched_by, f.set_status),
+            ("CS-000001", "thread", None)
+        );
+    }
+
+    #[test]
+    fn token_counts_only_for_the_tickets_customer() {
+        let facts = Facts {
+            token: Some(ticket(TicketStatus::Open, 0)),
+            ..Facts::default()
+        };
+        let own = mail("an@a.example", "[CS-000001] nog iets", "Extra info.", "");
+        assert!(matches!(decide(&own, &facts, None), Decision::Followup(_)));
+        let other = mail("bo@b.example", "[CS-000001] nog iets", "Extra info.", "");
+        assert!(matches!(decide(&other, &facts, None), Decision::Ticket(_)));
+    }
+
+    #[test]
+    fn resolved_reopens_and_old_closed_starts_a_new_ticket() {
+        let m = mail(
+            "an@a.example",
+            "Re: Storing",
+            "Het probleem is terug, werkt niet.",
+            "",
+        );
+        let reopen = Facts {
+            thread: Some(ticket(TicketStatus::Resolved, 30)),
+            ..Facts::default()
+        };
+        let Decision::Followup(f) = decide(&m, &reopen, None) else {
+            panic!("not a follow-up")
+        };
+        assert_eq!(f.set_status, Some(TicketStatus::Open));
+        let old = Facts {
+            thread: Some(ticket(TicketStatus::Closed, 30)),
+            ..Facts::default()
+        };
+        let Decision::Ticket(t) = decide(&m, &old, None) else {
+            panic!("not a new ticket")
+        };
+        assert_eq!(t.related.as_deref(), Some("CS-000001"));
+    }
+
+    #[test]
+    fn charge_answers() {
+        let facts = Facts {
+            thread: Some(ticket(TicketStatus::AwaitingApproval, 0)),
+            ..Facts::default()
+        };
+        for (body, status, approved) in [
+            (
+                "Akkoord, ga maar verder.",
+                Some(TicketStatus::New),
+                Some(true),
+            ),
+            ("Niet akkoord.", Some(TicketStatus::Closed), Some(false)),
+            ("Wat kost dat?", None, None),
+        ] {
+            let Decision::Followup(f) =
+                decide(&mail("an@a.example", "Re: x", body, ""), &facts, None)
+            else {
+                panic!("not a follow-up")
+            };
+            assert_eq!(
+                (f.set_status, f.charge_approved),
+                (status, approved),
+                "{body}"
+            );
+            assert_eq!(f.attention.is_some(), approved.is_none(), "{body}");
+        }
+    }
+
+    #[test]
+    fn limits_on_explanations_and_loop_breaker() {
+        let mut facts = Facts::default();
+        facts.history.no_ticket_replies_24h = 10;
+        let Decision::Unregistered { reply, .. } = decide(
+            &mail("x@y.example", "Vraag", "Hoe werkt dit?", ""),
+            &facts,
+            None,
+        ) else {
+            panic!("not unregistered")
+        };
+        assert!(!reply);
+        facts.history.recent_tickets = 20;
+        let Decision::Ticket(t) = decide(
+            &mail("an@a.example", "Vraag", "Hoe werkt dit?", ""),
+            &facts,
+            None,
+        ) else {
+            panic!("not a ticket")
+        };
+        assert!(!t.send_notice);
+        assert!(t.attention.is_some());
+    }
+
+    #[test]
+    fn unauthenticated_registered_sender_is_not_trusted() {
+        let forged = mail("an@a.example", "Storing", "Werkt niet.", "");
+        let Decision::Unregistered {
+            reply,
+            unauthenticated,
+            ..
+        } = decide(&forged, &Facts::default(), Some("mx.example.test"))
+        else {
+            panic!("trusted a forged sender")
+        };
+        assert!(!reply && unauthenticated);
+        let signed = mail(
+            "an@a.example",
+            "Storing",
+            "Werkt niet.",
+            "Authentication-Results: mx.example.test; dmarc=pass header.from=a.example\r\n",
+        );
+        assert!(matches!(
+            decide(&signed, &Facts::default(), Some("mx.example.test")),
+            Decision::Ticket(_)
+        ));
+    }
+}
