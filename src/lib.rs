@@ -24,6 +24,7 @@
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
 //! * [`pipeline`]: one raw message through parse, triage, store, in one transaction.
 //! * [`daemon`]: wires sources, pipeline and outbox; owns shutdown.
+//! * [`notify`]: systemd readiness, stopping and watchdog notifications.
 //! * [`cli`]: subcommands to library calls and exit codes.
 #![forbid(unsafe_code)]
 
@@ -32,6 +33,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod mail;
+pub mod notify;
 pub mod outbox;
 pub mod pipeline;
 pub mod registry;
