@@ -12,9 +12,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
+use crate::learn;
 use crate::pipeline::{Pipeline, RawMessage};
 use crate::registry;
 use crate::store::{Store, TicketFilter, TicketView};
+use crate::triage::Rules;
 use crate::triage::{Category, TicketStatus};
 
 /// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and retries.
@@ -73,6 +75,46 @@ pub enum Command {
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+    /// Fit the sorting model on a labelled corpus (and agents' corrections).
+    Train {
+        /// Labels CSV (`file,category,chargeable_reason,language`), files relative to its folder.
+        #[arg(long, default_value = "tests/corpus/labels.csv")]
+        labels: PathBuf,
+        /// Where to write the model.
+        #[arg(long, default_value = "config/model.bin")]
+        out: PathBuf,
+        /// Also train on the held-out files (every fifth); then they no longer measure anything.
+        #[arg(long)]
+        include_holdout: bool,
+        /// Do not read agents' corrections from the configured database.
+        #[arg(long)]
+        no_corrections: bool,
+        /// Leave out the validation part too (for tuning against `eval --validation`).
+        #[arg(long)]
+        without_validation: bool,
+    },
+    /// Measure the sorting on labelled mail: precision/recall, confusion, chargeable, language.
+    Eval {
+        /// The folder the label file's paths are relative to.
+        dir: PathBuf,
+        /// Labels CSV: `file,category,chargeable_reason,language`.
+        labels: PathBuf,
+        /// A model file instead of the built-in one.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The rules alone, without the model.
+        #[arg(long)]
+        rules_only: bool,
+        /// Only the held-out files (every fifth).
+        #[arg(long)]
+        holdout: bool,
+        /// Only the validation files (numbers 1, 6, 11, …), for tuning.
+        #[arg(long, conflicts_with = "holdout")]
+        validation: bool,
+        /// List the files that were sorted wrongly.
+        #[arg(long)]
+        mistakes: bool,
     },
     /// Run the real pipeline on the bundled sample mailbox (SQLite, no server needed).
     Demo {
@@ -207,9 +249,99 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         crate::demo::run(dir).await?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Eval {
+        dir,
+        labels,
+        model,
+        rules_only,
+        holdout,
+        validation,
+        mistakes,
+    } = &cli.command
+    {
+        let rules = Rules::builtin();
+        let model = if *rules_only {
+            None
+        } else {
+            crate::triage::model::load(model.as_deref())?
+        };
+        let mut set = learn::load_labels(dir, labels)?;
+        if *holdout {
+            set.retain(|l| learn::is_holdout(&l.path));
+        }
+        if *validation {
+            set.retain(|l| learn::is_validation(&l.path));
+        }
+        let started = std::time::Instant::now();
+        let report = learn::evaluate(&rules, model.as_ref(), &set)?;
+        print!("{report}");
+        println!(
+            "sorted by {} in {:.2}s",
+            if model.is_some() {
+                "rules + model"
+            } else {
+                "rules only"
+            },
+            started.elapsed().as_secs_f64()
+        );
+        if *mistakes {
+            for m in &report.mistakes {
+                println!("  {m}");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Train {
+        labels,
+        out,
+        include_holdout,
+        no_corrections,
+        without_validation,
+    } = &cli.command
+    {
+        let rules = Rules::builtin();
+        let dir = labels.parent().unwrap_or(Path::new("."));
+        let mut set = learn::load_labels(dir, labels)?;
+        if !include_holdout {
+            set.retain(|l| !learn::is_holdout(&l.path));
+        }
+        if *without_validation {
+            set.retain(|l| !learn::is_validation(&l.path));
+        }
+        let mut examples = learn::examples(&rules, &set)?;
+        let mut corrections = 0;
+        if !no_corrections && cli.config.exists() {
+            let config = Config::load(&cli.config)?;
+            let store = open_store(&config).await?;
+            for c in store.corrected_tickets().await? {
+                let reading = crate::triage::text::Reading::of(&c.subject, &c.body);
+                let (Some(category), reason) = (
+                    crate::triage::Category::parse(&c.category),
+                    c.chargeable_reason
+                        .as_deref()
+                        .and_then(crate::triage::ChargeReason::parse),
+                ) else {
+                    continue;
+                };
+                examples.push(learn::example(&rules, &reading, category, reason, 3.0));
+                corrections += 1;
+            }
+        }
+        let model = learn::train(&examples);
+        std::fs::write(out, model.to_bytes())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        println!(
+            "trained on {} corpus mails and {corrections} agent corrections; model written to {}",
+            set.len(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
-        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::Eval { .. } | Command::Train { .. } => {
+            unreachable!("handled above")
+        }
         Command::Run { once: true } => {
             let s = crate::daemon::run_once(&config).await?;
             eprintln!(

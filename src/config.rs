@@ -275,6 +275,8 @@ pub struct TriageConfig {
     pub rules_file: Option<PathBuf>,
     /// Whether change requests are chargeable (the default) or covered by the contract.
     pub change_requests_chargeable: bool,
+    /// A model written by `servicedesk train`, replacing the built-in one.
+    pub model_file: Option<PathBuf>,
 }
 
 impl Default for TriageConfig {
@@ -282,6 +284,7 @@ impl Default for TriageConfig {
         TriageConfig {
             rules_file: None,
             change_requests_chargeable: true,
+            model_file: None,
         }
     }
 }

@@ -19,6 +19,7 @@
 //! * [`mail`]: raw bytes to [`mail::InboundMail`]; no I/O.
 //! * [`registry`]: customers and reference persons, CSV import, coverage check.
 //! * [`triage`]: the pure decision: who wrote, what it is, what to answer.
+//! * [`learn`]: the labelled corpus, `train` and the `eval` report.
 //! * [`reply`]: a decision plus templates become outgoing messages.
 //! * [`store`]: one interface over SQLite and PostgreSQL.
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
@@ -32,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod learn;
 pub mod mail;
 pub mod notify;
 pub mod outbox;

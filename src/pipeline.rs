@@ -13,6 +13,7 @@ use crate::mail::{self, InboundMail};
 use crate::registry::Registry;
 use crate::reply::{OutgoingReply, Replier, ReplyRequest};
 use crate::store::{IntakeRecord, NewOutboxEntry, Outcome, Store, StoreError, ThreadMessage, Tx};
+use crate::triage::model::Model;
 use crate::triage::{
     self, Decision, Facts, Language, Limits, Notice, Rules, TicketRef, TriageContext,
 };
@@ -51,6 +52,8 @@ pub struct RawMessage<'a> {
 pub struct Pipeline {
     store: Store,
     rules: Rules,
+    /// The trained sorting model, if one is configured or built in.
+    model: Option<Model>,
     replier: Replier,
     support_address: String,
     default_language: Language,
@@ -79,6 +82,7 @@ impl Pipeline {
             }
             None => Rules::builtin(),
         };
+        let model = crate::triage::model::load(config.triage.model_file.as_deref())?;
         let from = config
             .smtp
             .as_ref()
@@ -96,6 +100,7 @@ impl Pipeline {
         Ok(Pipeline {
             store,
             rules,
+            model,
             replier,
             support_address: config.support.address.clone(),
             default_language: Language::parse(&config.support.default_language)
@@ -170,6 +175,7 @@ impl Pipeline {
             support_address: &self.support_address,
             default_language: self.default_language,
             change_requests_chargeable: self.change_requests_chargeable,
+            model: self.model.as_ref(),
             limits: self.limits.clone(),
             require_aligned_auth: self.require_aligned_auth.as_deref(),
         };

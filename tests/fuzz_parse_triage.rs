@@ -49,6 +49,7 @@ fn exercise(raw: &[u8], rules: &Rules, replier: &Replier) {
         support_address: "support@example.test",
         default_language: Language::Nl,
         change_requests_chargeable: true,
+        model: None,
         limits: Limits::default(),
         require_aligned_auth: Some("mx.example.test"),
     };

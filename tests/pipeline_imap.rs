@@ -644,7 +644,8 @@ async fn daemon_answers_new_mail_and_shuts_down() {
     );
     assert!(sent[0].answers(first));
 
-    // Arrives while the daemon is idle: only IDLE can wake it up in time.
+    // Arrives after the first was handled: the daemon must notice it (IDLE)
+    // long before its next regular look (25 minutes away).
     let second = "daemon-2@delinde.example";
     servers
         .append("INBOX", &support::simple_incident(second))
@@ -668,6 +669,65 @@ async fn daemon_answers_new_mail_and_shuts_down() {
     assert_eq!(servers.count("INBOX").await, 0);
     assert_eq!(servers.count("Processed").await, 2);
     assert_eq!(servers.sent().len(), 2);
+}
+
+/// A server without MOVE, UIDPLUS and IDLE: messages are copied, flagged and
+/// expunged, and the daemon polls instead of idling.
+#[tokio::test]
+async fn fallbacks_without_move_and_idle() {
+    let servers = MailServers::start_with_capability(Some("IMAP4rev1 LITERAL+ ID ENABLE"));
+    let db = Db::sqlite(servers.dir());
+    let store = db.store().await;
+    support::import_standard_registry(&store).await;
+    let config = support::config_with(
+        &servers,
+        &db,
+        &Options {
+            poll_interval_secs: 1,
+            ..Options::default()
+        },
+    );
+
+    let first = "fallback-1@delinde.example";
+    servers
+        .append("INBOX", &support::simple_incident(first))
+        .await;
+    servers
+        .append("INBOX", b"Subject: no sender\r\n\r\nwho wrote this?\r\n")
+        .await;
+    let summary = run_once(&config).await;
+    assert_eq!(
+        (summary.processed, summary.quarantined),
+        (1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(servers.count("INBOX").await, 0);
+    assert_eq!(servers.count("Processed").await, 1);
+    assert_eq!(servers.count("Quarantine").await, 1);
+    assert_eq!(replies_to(&servers.sent(), first).len(), 1);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        daemon::run(&config, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let second = "fallback-2@delinde.example";
+    servers
+        .append("INBOX", &support::simple_incident(second))
+        .await;
+    let sent = servers.wait_sent(2, PATIENCE).await;
+    assert_eq!(sent.len(), 2, "no reply within {PATIENCE:?} while polling");
+    assert!(sent[1].answers(second));
+    stop_tx.send(()).expect("the daemon is gone");
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("the daemon did not stop after shutdown")
+        .expect("the daemon task panicked")
+        .unwrap_or_else(|e| panic!("daemon::run: {e:#}"));
+    assert_eq!(servers.count("INBOX").await, 0);
+    assert_eq!(servers.count("Processed").await, 2);
 }
 
 /// A server that answers 451 keeps the reply queued; it goes out once the

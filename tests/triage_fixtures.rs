@@ -55,6 +55,7 @@ fn every_fixture_gets_its_expected_decision() {
         support_address: "support@example.test",
         default_language: Language::Nl,
         change_requests_chargeable: true,
+        model: None,
         limits: Limits::default(),
         require_aligned_auth: None,
     };

@@ -246,6 +246,15 @@ pub struct TicketChange {
     pub status: Option<String>,
 }
 
+/// A ticket an agent corrected, as a training example.
+#[derive(Debug, Clone)]
+pub struct CorrectedTicket {
+    pub category: String,
+    pub chargeable_reason: Option<String>,
+    pub subject: String,
+    pub body: String,
+}
+
 /// What an import changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportSummary {
@@ -755,6 +764,31 @@ impl Store {
         }
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// Tickets an agent corrected, with their current (corrected) sorting
+    /// and first inbound message: training examples.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn corrected_tickets(&self) -> Result<Vec<CorrectedTicket>> {
+        let rows = sqlx::query(
+            "SELECT t.category, t.chargeable_reason, m.subject, m.body FROM tickets t \
+             JOIN messages m ON m.id = (SELECT MIN(id) FROM messages WHERE ticket_id = t.id AND direction = 'in') \
+             WHERE t.number IN (SELECT ticket_number FROM corrections WHERE field IN ('category', 'chargeable_reason'))",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| CorrectedTicket {
+                category: r.get(0),
+                chargeable_reason: r.get(1),
+                subject: r.get(2),
+                body: r.get(3),
+            })
+            .collect())
     }
 
     // -------------------------------------------------------------- outbox

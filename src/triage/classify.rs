@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::model::{features, Model, REASONS};
 use super::text::Reading;
 use super::{Category, ChargeReason};
 
@@ -43,6 +44,15 @@ struct Settings {
     reason_threshold: f32,
     /// The category of a mail no rule speaks for.
     default_category: String,
+    /// How much the rules' share of the votes adds to the model's log-probability.
+    rule_weight: f32,
+    /// A request is flagged chargeable when the model's probability of
+    /// "in scope" is below this and the rules' votes for some reason exceed
+    /// `model_reason_gate` (one weak sign, like a PC being mentioned, is not enough)...
+    model_reason_threshold: f32,
+    model_reason_gate: f32,
+    /// ...or when the model alone puts "in scope" below this.
+    model_reason_sure: f32,
 }
 
 impl Default for Settings {
@@ -51,6 +61,10 @@ impl Default for Settings {
             subject_weight: 1.5,
             reason_threshold: 2.0,
             default_category: "question".into(),
+            rule_weight: 1.0,
+            model_reason_threshold: 0.7,
+            model_reason_gate: 1.0,
+            model_reason_sure: 0.1,
         }
     }
 }
@@ -88,6 +102,10 @@ pub struct Rules {
     subject_weight: f32,
     reason_threshold: f32,
     default_category: Category,
+    rule_weight: f32,
+    reason_threshold_model: f32,
+    model_reason_gate: f32,
+    model_reason_sure: f32,
 }
 
 /// Why a ticket was sorted as it was; stored with the ticket, shown to agents.
@@ -97,8 +115,18 @@ pub struct Evidence {
     pub rules: Vec<(String, f32)>,
     /// Score per category.
     pub scores: BTreeMap<String, f32>,
-    /// Share of the winning category in all category votes, 0 to 1.
+    /// Share of the winning category in all category votes (rules only), or
+    /// the model's probability of it, 0 to 1.
     pub confidence: f32,
+    /// The model's strongest features for the chosen category.
+    #[serde(default)]
+    pub features: Vec<(String, f32)>,
+    /// The model's probability of the chosen chargeable reason (or of none).
+    #[serde(default)]
+    pub reason_confidence: Option<f32>,
+    /// True when the trained model took part in the decision.
+    #[serde(default)]
+    pub model: bool,
 }
 
 /// What classification found.
@@ -107,6 +135,8 @@ pub struct Sorted {
     pub category: Category,
     pub chargeable: Option<ChargeReason>,
     pub evidence: Evidence,
+    /// The rules' votes per chargeable reason.
+    pub reason_votes: BTreeMap<ChargeReason, f32>,
 }
 
 fn line_of(text: &str, needle: &str) -> Option<usize> {
@@ -187,6 +217,10 @@ impl Rules {
             subject_weight: raw.settings.subject_weight,
             reason_threshold: raw.settings.reason_threshold,
             default_category,
+            rule_weight: raw.settings.rule_weight,
+            reason_threshold_model: raw.settings.model_reason_threshold,
+            model_reason_gate: raw.settings.model_reason_gate,
+            model_reason_sure: raw.settings.model_reason_sure,
         })
     }
 
@@ -224,10 +258,11 @@ impl Rules {
         let confidence = if total > 0.0 { top / total } else { 0.0 };
 
         let mut chargeable = reason_scores
-            .iter()
-            .filter(|(_, s)| **s >= self.reason_threshold)
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(r, _)| *r);
+            .clone()
+            .into_iter()
+            .filter(|(_, s)| *s >= self.reason_threshold)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(r, _)| r);
         if chargeable == Some(ChargeReason::ChangeRequest) && !change_requests_chargeable {
             chargeable = None;
         }
@@ -244,8 +279,114 @@ impl Rules {
                     .map(|(c, s)| (c.as_str().to_string(), s))
                     .collect(),
                 confidence,
+                ..Evidence::default()
             },
+            reason_votes: reason_scores,
         }
+    }
+
+    /// Sorts with the rules and, when given, the trained model: the model
+    /// sees the words, character n-grams and the rules that fired; the rule
+    /// scores are added with `settings.rule_weight`, so a desk's own rules
+    /// can still tip a decision. `explain` adds the model's top features.
+    pub fn sort(
+        &self,
+        reading: &Reading,
+        model: Option<&Model>,
+        change_requests_chargeable: bool,
+        explain: bool,
+    ) -> Sorted {
+        let by_rules = self.classify(reading, change_requests_chargeable);
+        let Some(model) = model else {
+            return by_rules;
+        };
+        let x = features(reading, &by_rules.evidence.rules);
+        let p = model.predict(&x);
+        let rule_total: f32 = by_rules.evidence.scores.values().sum::<f32>().max(1.0);
+        let mut blended: Vec<f32> = Category::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let rule = by_rules
+                    .evidence
+                    .scores
+                    .get(c.as_str())
+                    .copied()
+                    .unwrap_or(0.0);
+                p.category[i].max(1e-6).ln() + self.rule_weight * rule / rule_total
+            })
+            .collect();
+        softmax(&mut blended);
+        let (best, confidence) = blended
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        let category = Category::ALL[best];
+        // Flag a reason when "in scope" is not likely enough; which reason
+        // is the likeliest of the others (a change request only for changes).
+        let in_scope = p.reason[0];
+        let (reason_index, reason_p) = p
+            .reason
+            .iter()
+            .copied()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, _)| REASONS[*i] != Some(ChargeReason::ChangeRequest))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        // The model alone flags only when it is sure; otherwise the concept
+        // rules must have seen a sign of out-of-scope work too.
+        let rules_saw_reason = by_rules
+            .reason_votes
+            .values()
+            .any(|v| *v > self.model_reason_gate);
+        let threshold = self.reason_threshold_model;
+        let sure = self.model_reason_sure;
+        let chargeable = if category == Category::Change {
+            change_requests_chargeable.then_some(ChargeReason::ChangeRequest)
+        } else if in_scope < sure || (in_scope < threshold && rules_saw_reason) {
+            REASONS[reason_index]
+        } else {
+            None
+        };
+        let reason_p = if chargeable.is_some() {
+            reason_p
+        } else {
+            in_scope
+        };
+        let features = if explain {
+            model.top_features(reading, &by_rules.evidence.rules, category, 6)
+        } else {
+            Vec::new()
+        };
+        Sorted {
+            category,
+            chargeable,
+            evidence: Evidence {
+                confidence,
+                features,
+                reason_confidence: Some(reason_p),
+                model: true,
+                ..by_rules.evidence
+            },
+            reason_votes: by_rules.reason_votes,
+        }
+    }
+}
+
+fn softmax(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::MIN, f32::max);
+    let sum: f32 = scores
+        .iter_mut()
+        .map(|s| {
+            *s = (*s - max).exp();
+            *s
+        })
+        .sum();
+    for s in scores.iter_mut() {
+        *s /= sum;
     }
 }
 

@@ -203,6 +203,20 @@ pub fn detect(text: &str) -> Option<Language> {
     (best >= 3 && best > second).then_some(best_lang)
 }
 
+/// The most likely language even when unsure: [`detect`], else whatlang's
+/// guess at any length, else the function-word leader. For measuring.
+pub fn detect_best(text: &str) -> Language {
+    if let Some(l) = detect(text) {
+        return l;
+    }
+    if let Some(l) = DETECTOR.detect(text).and_then(|i| from_whatlang(i.lang())) {
+        return l;
+    }
+    let votes = stopword_votes(text);
+    let best = (0..4).max_by_key(|i| votes[*i]).unwrap_or(0);
+    Language::ALL[best]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

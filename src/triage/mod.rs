@@ -11,6 +11,7 @@ pub mod auth;
 pub mod automated;
 pub mod classify;
 pub mod language;
+pub mod model;
 pub mod text;
 
 use std::fmt;
@@ -335,6 +336,8 @@ pub struct TriageContext<'a> {
     pub default_language: Language,
     /// Whether change requests are chargeable (the vendor's default).
     pub change_requests_chargeable: bool,
+    /// The trained model; without it the rules alone sort.
+    pub model: Option<&'a model::Model>,
     pub limits: Limits,
     /// When set, a registered address is trusted only if an
     /// `Authentication-Results` header from this authserv-id vouches for it.
@@ -397,7 +400,9 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
         };
     };
     let language = detected.unwrap_or(person.language);
-    let sorted = ctx.rules.classify(&reading, ctx.change_requests_chargeable);
+    let sorted = ctx
+        .rules
+        .sort(&reading, ctx.model, ctx.change_requests_chargeable, true);
     let (status, notice) = match (customer.status, sorted.chargeable) {
         (ContractStatus::Suspended, _) => (TicketStatus::OnHold, Notice::Suspended),
         (ContractStatus::Active, Some(_)) => (TicketStatus::AwaitingApproval, Notice::Chargeable),
@@ -551,6 +556,7 @@ mod tests {
             support_address: "support@example.test",
             default_language: Language::Nl,
             change_requests_chargeable: true,
+            model: None,
             limits: Limits::default(),
             require_aligned_auth: auth,
         };

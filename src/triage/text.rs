@@ -25,7 +25,7 @@ static SIGNATURE_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?ix)^\s*(
             --\s*$
-          | (met\s+vriendelijke\s+groet(en)?|vriendelijke\s+groet(en)?|mvg|groetjes|cordialement|bien\s+(à\s+vous|cordialement)|salutations|meilleures\s+salutations|kind\s+regards|best\s+regards|regards|best|cheers|thanks\s+in\s+advance|mit\s+freundlichen\s+grüßen|mit\s+freundlichen\s+grüssen|freundliche\s+grüße|viele\s+grüße|mfg|lg)\s*[,.!]?\s*$
+          | ((met\s+)?(vriendelijke|hartelijke|beste|collegiale|fijne)\s+groet(en|jes)?|groeten|groetjes|groet|mvg|vg|alvast\s+(bedankt|dank)|dank\s+bij\s+voorbaat|bedankt\s+alvast|(bien\s+)?cordialement|bien\s+(à\s+vous|amicalement)|(meilleures\s+|sinc[èe]res\s+)?salutations(\s+distinguées)?|bonne\s+(journée|fin\s+de\s+journée|soirée)|(merci\s+)?d'avance(\s+merci)?|merci\s+d'avance|amicalement|(kind|best|warm|many)\s+(regards|thanks)|regards|best|cheers|thanks(\s+in\s+advance)?|thank\s+you(\s+in\s+advance)?|many\s+thanks|(mit\s+)?(freundlichen|besten|herzlichen|lieben|vielen)\s+gr(ü|ue|u)(ß|ss)(en|e)|(viele|beste|liebe|freundliche)\s+gr(ü|ue|u)(ß|ss)e|gruß|gruss|mfg|lg|danke\s+im\s+voraus|vielen\s+dank(\s+im\s+voraus)?)\s*[,.!]*\s*$
           | (disclaimer|vertrouwelijkheid|dit\s+bericht\s+(is|kan)\s+vertrouwelijk|ce\s+message\s+(et\s+ses\s+pièces|est\s+confidentiel)|this\s+(e-?mail|message)\s+(and\s+any|is\s+confidential|may\s+contain)|diese\s+(e-?mail|nachricht)\s+(enthält|ist\s+vertraulich|kann\s+vertrauliche))
           | (sent\s+from\s+my|verzonden\s+vanaf\s+mijn|envoyé\s+de\s+mon|von\s+meinem\s+.{1,30}\s+gesendet)
         )",

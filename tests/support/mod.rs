@@ -49,14 +49,25 @@ impl MailServers {
     ///
     /// Panics (never skips) when they cannot be started.
     pub fn start() -> MailServers {
+        Self::start_with_capability(None)
+    }
+
+    /// Like [`MailServers::start`]; `Some(caps)` makes Dovecot announce only
+    /// these capabilities after login (e.g. no MOVE and no IDLE).
+    pub fn start_with_capability(capability: Option<&str>) -> MailServers {
         let dir = short_tempdir();
-        let out = Command::new("bash")
-            .arg(script())
+        let mut cmd = Command::new("bash");
+        cmd.arg(script())
             .arg("start")
             .arg(dir.path())
             .env_remove("IMAP_PORT")
             .env_remove("IMAPS_PORT")
             .env_remove("SMTP_PORT")
+            .env_remove("DOVECOT_IMAP_CAPABILITY");
+        if let Some(caps) = capability {
+            cmd.env("DOVECOT_IMAP_CAPABILITY", caps);
+        }
+        let out = cmd
             .output()
             .expect("cannot run bash scripts/mailservers.sh");
         if !out.status.success() {
@@ -501,6 +512,8 @@ pub struct Options {
     pub mailbox: String,
     pub once_wait_secs: u64,
     pub retry_base_secs: u64,
+    /// `[daemon] poll_interval_secs`: how often to look without IDLE.
+    pub poll_interval_secs: u64,
 }
 
 impl Default for Options {
@@ -512,6 +525,7 @@ impl Default for Options {
             mailbox: "INBOX".to_string(),
             once_wait_secs: 20,
             retry_base_secs: 1,
+            poll_interval_secs: 60,
         }
     }
 }
@@ -568,6 +582,9 @@ timeout_secs = 10
 [outbox]
 retry_base_secs = {retry}
 once_wait_secs = {wait}
+
+[daemon]
+poll_interval_secs = {poll}
 "#,
         db = toml_str(db.url()),
         password = toml_str(&o.imap_password),
@@ -575,6 +592,7 @@ once_wait_secs = {wait}
         smtp_port = servers.smtp_port,
         retry = o.retry_base_secs,
         wait = o.once_wait_secs,
+        poll = o.poll_interval_secs,
     )
 }
 

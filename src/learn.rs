@@ -1,0 +1,369 @@
+//! Training and measuring the sorting: the labelled corpus format, fitting
+//! the model (`servicedesk train`), and the evaluation report
+//! (`servicedesk eval`) with per-category precision/recall, the confusion
+//! matrix, chargeable detection per reason, and language accuracy.
+//!
+//! Files are read here; everything that decides is in `triage`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::mail;
+use crate::triage::model::{self, Example, Model};
+use crate::triage::text::Reading;
+use crate::triage::{language, Category, ChargeReason, Language, Rules};
+
+/// One labelled mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labelled {
+    pub path: PathBuf,
+    pub category: Category,
+    pub reason: Option<ChargeReason>,
+    pub language: Language,
+}
+
+/// True for the held-out part: files whose number is a multiple of five
+/// (`nl-0005.eml`, `fr-0010.eml`, …). They are never trained or tuned on.
+pub fn is_holdout(path: &Path) -> bool {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let digits: String = stem
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let digits: String = digits.chars().rev().collect();
+    digits.parse::<u64>().is_ok_and(|n| n % 5 == 0)
+}
+
+/// True for the validation part used while tuning: files whose number is
+/// one more than a multiple of five. Never the held-out part.
+pub fn is_validation(path: &Path) -> bool {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let digits: String = stem
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let digits: String = digits.chars().rev().collect();
+    digits.parse::<u64>().is_ok_and(|n| n % 5 == 1)
+}
+
+/// Reads a labels CSV (`file,category,chargeable_reason,language`); files
+/// are relative to `dir`.
+///
+/// # Errors
+///
+/// The first bad line, with its number and the fix.
+pub fn load_labels(dir: &Path, labels: &Path) -> anyhow::Result<Vec<Labelled>> {
+    let text = std::fs::read_to_string(labels)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read ({e})", labels.display()))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = rdr.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(f), Some(c), Some(r), Some(l)) = (
+        col("file"),
+        col("category"),
+        col("chargeable_reason"),
+        col("language"),
+    ) else {
+        anyhow::bail!(
+            "{}: line 1: the header must be file,category,chargeable_reason,language",
+            labels.display()
+        );
+    };
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let bad = |what: &str| anyhow::anyhow!("{}: line {line}: {what}", labels.display());
+        let category = Category::parse(&rec[c])
+            .ok_or_else(|| bad("category must be question, incident, change or feedback"))?;
+        let reason = match rec[r].trim() {
+            "" => None,
+            x => Some(ChargeReason::parse(x).ok_or_else(|| {
+                bad("chargeable_reason must be empty or infrastructure, training, own_modification, on_site, change_request")
+            })?),
+        };
+        let language =
+            Language::parse(&rec[l]).ok_or_else(|| bad("language must be nl, fr, en or de"))?;
+        out.push(Labelled {
+            path: dir.join(&rec[f]),
+            category,
+            reason,
+            language,
+        });
+    }
+    Ok(out)
+}
+
+/// The reading of one mail file, as triage sees it.
+fn read_mail(path: &Path) -> anyhow::Result<(Reading, mail::InboundMail)> {
+    let raw = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let m = mail::parse(&raw).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((Reading::of(&m.subject, &m.text), m))
+}
+
+/// The training example of one reading.
+pub fn example(
+    rules: &Rules,
+    reading: &Reading,
+    category: Category,
+    reason: Option<ChargeReason>,
+    weight: f32,
+) -> Example {
+    let hits = rules.classify(reading, true).evidence.rules;
+    Example {
+        features: model::features(reading, &hits),
+        category,
+        reason,
+        weight,
+    }
+}
+
+/// Examples from labelled files.
+///
+/// # Errors
+///
+/// When a file cannot be read or parsed.
+pub fn examples(rules: &Rules, set: &[Labelled]) -> anyhow::Result<Vec<Example>> {
+    set.iter()
+        .map(|l| {
+            let (reading, _) = read_mail(&l.path)?;
+            Ok(example(rules, &reading, l.category, l.reason, 1.0))
+        })
+        .collect()
+}
+
+/// Fits a model.
+pub fn train(examples: &[Example]) -> Model {
+    Model::train(examples, model::EPOCHS)
+}
+
+/// Counts for one class.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    tp: u32,
+    fp: u32,
+    fn_: u32,
+}
+
+impl Counts {
+    fn precision(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+    fn recall(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+}
+
+fn ratio(a: u32, b: u32) -> f64 {
+    if b == 0 {
+        1.0
+    } else {
+        f64::from(a) / f64::from(b)
+    }
+}
+
+/// The evaluation of a set of labelled mails.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub mails: u32,
+    pub category_correct: u32,
+    /// confusion[truth][predicted], in [`Category::ALL`] order.
+    confusion: [[u32; 4]; 4],
+    chargeable: Counts,
+    /// Among mails correctly flagged chargeable: how many got the right reason.
+    right_reason: u32,
+    per_reason: BTreeMap<&'static str, Counts>,
+    pub language_correct: u32,
+    /// Files that were wrong, for looking at.
+    pub mistakes: Vec<String>,
+}
+
+impl Report {
+    pub fn category_accuracy(&self) -> f64 {
+        ratio(self.category_correct, self.mails)
+    }
+
+    pub fn category_recall(&self, c: usize) -> f64 {
+        let row: u32 = self.confusion[c].iter().sum();
+        ratio(self.confusion[c][c], row)
+    }
+
+    fn category_precision(&self, c: usize) -> f64 {
+        let col: u32 = (0..4).map(|t| self.confusion[t][c]).sum();
+        ratio(self.confusion[c][c], col)
+    }
+
+    pub fn chargeable_precision(&self) -> f64 {
+        self.chargeable.precision()
+    }
+
+    pub fn chargeable_recall(&self) -> f64 {
+        self.chargeable.recall()
+    }
+
+    pub fn right_reason_share(&self) -> f64 {
+        ratio(self.right_reason, self.chargeable.tp)
+    }
+
+    pub fn language_accuracy(&self) -> f64 {
+        ratio(self.language_correct, self.mails)
+    }
+
+    fn add(
+        &mut self,
+        truth: &Labelled,
+        category: Category,
+        reason: Option<ChargeReason>,
+        lang: Language,
+    ) {
+        let idx = |c: Category| Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
+        self.mails += 1;
+        self.confusion[idx(truth.category)][idx(category)] += 1;
+        let mut wrong = Vec::new();
+        if truth.category == category {
+            self.category_correct += 1;
+        } else {
+            wrong.push(format!(
+                "category {} (is {})",
+                category.as_str(),
+                truth.category.as_str()
+            ));
+        }
+        match (truth.reason, reason) {
+            (Some(t), Some(p)) => {
+                self.chargeable.tp += 1;
+                if t == p {
+                    self.right_reason += 1;
+                } else {
+                    wrong.push(format!("reason {} (is {})", p.as_str(), t.as_str()));
+                }
+            }
+            (Some(t), None) => {
+                self.chargeable.fn_ += 1;
+                wrong.push(format!("not flagged (is {})", t.as_str()));
+            }
+            (None, Some(p)) => {
+                self.chargeable.fp += 1;
+                wrong.push(format!("flagged {} (is in scope)", p.as_str()));
+            }
+            (None, None) => {}
+        }
+        for r in ChargeReason::ALL {
+            let e = self.per_reason.entry(r.as_str()).or_default();
+            match (truth.reason == Some(r), reason == Some(r)) {
+                (true, true) => e.tp += 1,
+                (false, true) => e.fp += 1,
+                (true, false) => e.fn_ += 1,
+                (false, false) => {}
+            }
+        }
+        if truth.language == lang {
+            self.language_correct += 1;
+        } else {
+            wrong.push(format!("language {lang} (is {})", truth.language));
+        }
+        if !wrong.is_empty() {
+            self.mistakes
+                .push(format!("{}: {}", truth.path.display(), wrong.join(", ")));
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pct = |x: f64| format!("{:5.1}%", x * 100.0);
+        writeln!(f, "mails: {}", self.mails)?;
+        writeln!(f, "category accuracy: {}", pct(self.category_accuracy()))?;
+        writeln!(
+            f,
+            "  {:<10} {:>9} {:>9} {:>7}",
+            "category", "precision", "recall", "mails"
+        )?;
+        for (i, c) in Category::ALL.iter().enumerate() {
+            writeln!(
+                f,
+                "  {:<10} {:>9} {:>9} {:>7}",
+                c.as_str(),
+                pct(self.category_precision(i)),
+                pct(self.category_recall(i)),
+                self.confusion[i].iter().sum::<u32>()
+            )?;
+        }
+        writeln!(f, "confusion (rows: truth, columns: predicted):")?;
+        write!(f, "  {:<10}", "")?;
+        for c in Category::ALL {
+            write!(f, " {:>9}", c.as_str())?;
+        }
+        writeln!(f)?;
+        for (i, c) in Category::ALL.iter().enumerate() {
+            write!(f, "  {:<10}", c.as_str())?;
+            for j in 0..4 {
+                write!(f, " {:>9}", self.confusion[i][j])?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(
+            f,
+            "chargeable: precision {}, recall {}, right reason on {} of the correctly flagged",
+            pct(self.chargeable_precision()),
+            pct(self.chargeable_recall()),
+            pct(self.right_reason_share())
+        )?;
+        writeln!(
+            f,
+            "  {:<17} {:>9} {:>9} {:>7}",
+            "reason", "precision", "recall", "mails"
+        )?;
+        for (r, c) in &self.per_reason {
+            writeln!(
+                f,
+                "  {:<17} {:>9} {:>9} {:>7}",
+                r,
+                pct(c.precision()),
+                pct(c.recall()),
+                c.tp + c.fn_
+            )?;
+        }
+        writeln!(f, "language accuracy: {}", pct(self.language_accuracy()))
+    }
+}
+
+/// Sorts every labelled mail with `rules` and `model` and compares.
+///
+/// # Errors
+///
+/// When a file cannot be read or parsed.
+pub fn evaluate(rules: &Rules, model: Option<&Model>, set: &[Labelled]) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    for l in set {
+        let (reading, _) = read_mail(&l.path)?;
+        let sorted = rules.sort(&reading, model, true, false);
+        let lang = language::detect_best(&reading.for_language());
+        report.add(l, sorted.category, sorted.chargeable, lang);
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holdout_is_every_fifth_file() {
+        assert!(is_holdout(Path::new("nl/nl-0005.eml")));
+        assert!(is_holdout(Path::new("fr/fr-0300.eml")));
+        assert!(!is_holdout(Path::new("nl/nl-0001.eml")));
+        assert!(!is_holdout(Path::new("README.md")));
+    }
+}

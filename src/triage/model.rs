@@ -1,0 +1,514 @@
+//! The trained part of the sorting: a multinomial logistic regression over
+//! hashed features of the mail as an agent reads it — words and word pairs of
+//! the new text, subject words, character 4-grams (which catch Dutch and
+//! German compounds: "communicatiestoring", "Netzwerkausfall"), and the
+//! multilingual concept rules of `config/rules.toml` that fired.
+//!
+//! Two heads share the features: one for the category, one for the
+//! chargeable reason (or none). `servicedesk train` fits them on the labelled
+//! corpus plus agents' corrections and writes a small binary model file;
+//! loading it is a single read. No I/O here beyond bytes in, bytes out.
+
+use std::fmt::Write as _;
+
+use super::text::Reading;
+use super::{Category, ChargeReason};
+
+/// Number of hash buckets is `1 << BITS`.
+const BITS: u32 = 17;
+const DIMS: usize = 1 << BITS;
+const MAGIC: &[u8; 8] = b"SDMODEL1";
+/// SGD step size at the first epoch; it decays per epoch.
+const LEARNING_RATE: f32 = 0.5;
+/// L2 regularisation of the weights an example touches.
+const L2: f32 = 1e-5;
+/// Passes over the training data.
+pub const EPOCHS: usize = 25;
+
+/// The reason head's classes: index 0 is "in scope".
+pub const REASONS: [Option<ChargeReason>; 6] = [
+    None,
+    Some(ChargeReason::Infrastructure),
+    Some(ChargeReason::Training),
+    Some(ChargeReason::OwnModification),
+    Some(ChargeReason::OnSite),
+    Some(ChargeReason::ChangeRequest),
+];
+
+/// A sparse feature vector: (bucket, value), L2-normalised.
+pub type Features = Vec<(u32, f32)>;
+
+/// Why a model file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("model file: {0}")]
+pub struct ModelError(pub String);
+
+/// One linear softmax classifier over the hashed features.
+#[derive(Debug, Clone, PartialEq)]
+struct Head {
+    classes: usize,
+    /// `classes` rows of `DIMS` weights, then `classes` biases.
+    weights: Vec<f32>,
+}
+
+/// The trained model: a category head and a reason head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    category: Head,
+    reason: Head,
+    /// How many examples it was trained on (shown by `tickets show`).
+    pub trained_on: u32,
+}
+
+/// A prediction with its probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Probability per category, in [`Category::ALL`] order.
+    pub category: [f32; 4],
+    /// Probability per reason, in [`REASONS`] order.
+    pub reason: [f32; 6],
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Lower case without accents, so "Störung"/"storung" and "problème"/"probleme" meet.
+fn fold(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        'ß' => 's',
+        c => c,
+    }
+}
+
+/// Words of a text: letters and digits, folded, at least two characters.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2 && w.chars().count() <= 40)
+        .map(|w| w.chars().flat_map(char::to_lowercase).map(fold).collect())
+}
+
+/// Calls `sink(name, value)` for every feature of a reading. `rule_hits` are
+/// the concept rules that fired, with their scores.
+pub fn for_each_feature(
+    reading: &Reading,
+    rule_hits: &[(String, f32)],
+    mut sink: impl FnMut(&str, f32),
+) {
+    let mut name = String::with_capacity(64);
+    let mut prev: Option<String> = None;
+    for w in words(&reading.body).take(600) {
+        name.clear();
+        let _ = write!(name, "w:{w}");
+        sink(&name, 1.0);
+        if let Some(p) = &prev {
+            name.clear();
+            let _ = write!(name, "b:{p} {w}");
+            sink(&name, 1.0);
+        }
+        let chars: Vec<char> = std::iter::once('_')
+            .chain(w.chars())
+            .chain(std::iter::once('_'))
+            .collect();
+        if chars.len() > 5 {
+            for gram in chars.windows(4) {
+                name.clear();
+                name.push_str("c:");
+                name.extend(gram.iter());
+                sink(&name, 0.5);
+            }
+        }
+        prev = Some(w);
+    }
+    for w in words(&reading.subject).take(40) {
+        name.clear();
+        let _ = write!(name, "s:{w}");
+        sink(&name, 1.5);
+    }
+    for (id, score) in rule_hits {
+        name.clear();
+        let _ = write!(name, "r:{id}");
+        sink(&name, 1.0 + score.min(10.0) / 2.0);
+    }
+    if reading.has_quote {
+        sink("x:quoted", 1.0);
+    }
+    if reading.body.contains('?') || reading.subject.contains('?') {
+        sink("x:question_mark", 1.0);
+    }
+    let n = reading.body.split_whitespace().count();
+    sink(
+        match n {
+            0..=15 => "x:len_short",
+            16..=80 => "x:len_medium",
+            _ => "x:len_long",
+        },
+        1.0,
+    );
+    sink("x:bias", 1.0);
+}
+
+/// The hashed, normalised feature vector of a reading.
+pub fn features(reading: &Reading, rule_hits: &[(String, f32)]) -> Features {
+    let mut out: Vec<(u32, f32)> = Vec::with_capacity(512);
+    for_each_feature(reading, rule_hits, |name, v| {
+        out.push(((fnv1a(name.as_bytes()) as usize % DIMS) as u32, v));
+    });
+    out.sort_unstable_by_key(|(i, _)| *i);
+    // Repeated words add up, but sub-linearly.
+    let mut merged: Vec<(u32, f32)> = Vec::with_capacity(out.len());
+    for (i, v) in out {
+        match merged.last_mut() {
+            Some((j, w)) if *j == i => *w += v,
+            _ => merged.push((i, v)),
+        }
+    }
+    for (_, v) in merged.iter_mut() {
+        *v = v.sqrt();
+    }
+    let norm = merged
+        .iter()
+        .map(|(_, v)| v * v)
+        .sum::<f32>()
+        .sqrt()
+        .max(1e-6);
+    for (_, v) in merged.iter_mut() {
+        *v /= norm;
+    }
+    merged
+}
+
+fn softmax(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::MIN, f32::max);
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    for s in scores.iter_mut() {
+        *s /= sum;
+    }
+}
+
+impl Head {
+    fn new(classes: usize) -> Head {
+        Head {
+            classes,
+            weights: vec![0.0; classes * DIMS + classes],
+        }
+    }
+
+    fn scores(&self, x: &Features) -> Vec<f32> {
+        (0..self.classes)
+            .map(|c| {
+                let row = &self.weights[c * DIMS..(c + 1) * DIMS];
+                self.weights[self.classes * DIMS + c]
+                    + x.iter().map(|(i, v)| row[*i as usize] * v).sum::<f32>()
+            })
+            .collect()
+    }
+
+    fn probabilities(&self, x: &Features) -> Vec<f32> {
+        let mut s = self.scores(x);
+        softmax(&mut s);
+        s
+    }
+
+    /// One SGD step of softmax regression with L2 applied to touched weights.
+    fn step(&mut self, x: &Features, label: usize, rate: f32, l2: f32, class_weight: f32) {
+        let p = self.probabilities(x);
+        for (c, pc) in p.iter().enumerate() {
+            let g = (pc - if c == label { 1.0 } else { 0.0 }) * class_weight;
+            let row = &mut self.weights[c * DIMS..(c + 1) * DIMS];
+            for (i, v) in x {
+                let w = &mut row[*i as usize];
+                *w -= rate * (g * v + l2 * *w);
+            }
+            self.weights[self.classes * DIMS + c] -= rate * g;
+        }
+    }
+
+    fn contribution(&self, class: usize, bucket: u32, value: f32) -> f32 {
+        self.weights[class * DIMS + bucket as usize] * value
+    }
+}
+
+/// One labelled example for training.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub features: Features,
+    pub category: Category,
+    pub reason: Option<ChargeReason>,
+    /// Agents' corrections count more than corpus mail.
+    pub weight: f32,
+}
+
+fn category_index(c: Category) -> usize {
+    Category::ALL.iter().position(|x| *x == c).unwrap_or(0)
+}
+
+fn reason_index(r: Option<ChargeReason>) -> usize {
+    REASONS.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+/// A small deterministic generator for shuffling (training must be repeatable).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+impl Model {
+    /// Fits both heads. Classes are weighted inversely to their frequency,
+    /// so rare reasons are not drowned by "in scope".
+    pub fn train(examples: &[Example], epochs: usize) -> Model {
+        let mut category = Head::new(4);
+        let mut reason = Head::new(REASONS.len());
+        let mut cat_count = [0f32; 4];
+        let mut reason_count = [0f32; 6];
+        for e in examples {
+            cat_count[category_index(e.category)] += 1.0;
+            reason_count[reason_index(e.reason)] += 1.0;
+        }
+        let balance = |counts: &[f32]| -> Vec<f32> {
+            let total: f32 = counts.iter().sum();
+            let k = counts.iter().filter(|c| **c > 0.0).count().max(1) as f32;
+            counts
+                .iter()
+                .map(|c| {
+                    if *c > 0.0 {
+                        (total / (k * c)).sqrt()
+                    } else {
+                        1.0
+                    }
+                })
+                .collect()
+        };
+        let (cat_w, reason_w) = (balance(&cat_count), balance(&reason_count));
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut rng = SplitMix(0x5eed);
+        for epoch in 0..epochs {
+            for i in (1..order.len()).rev() {
+                let j = (rng.next() % (i as u64 + 1)) as usize;
+                order.swap(i, j);
+            }
+            let rate = LEARNING_RATE / (1.0 + epoch as f32 * 0.2);
+            for &i in &order {
+                let e = &examples[i];
+                let (c, r) = (category_index(e.category), reason_index(e.reason));
+                category.step(&e.features, c, rate, L2, cat_w[c] * e.weight);
+                reason.step(&e.features, r, rate, L2, reason_w[r] * e.weight);
+            }
+        }
+        Model {
+            category,
+            reason,
+            trained_on: u32::try_from(examples.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    pub fn predict(&self, x: &Features) -> Prediction {
+        let mut category = [0f32; 4];
+        category.copy_from_slice(&self.category.probabilities(x));
+        let mut reason = [0f32; 6];
+        reason.copy_from_slice(&self.reason.probabilities(x));
+        Prediction { category, reason }
+    }
+
+    /// The features that pushed most towards `category` (name, weight).
+    pub fn top_features(
+        &self,
+        reading: &Reading,
+        rule_hits: &[(String, f32)],
+        category: Category,
+        n: usize,
+    ) -> Vec<(String, f32)> {
+        let x = features(reading, rule_hits);
+        let class = category_index(category);
+        let mut named: Vec<(String, f32)> = Vec::new();
+        for_each_feature(reading, rule_hits, |name, _| {
+            let bucket = (fnv1a(name.as_bytes()) as usize % DIMS) as u32;
+            if let Ok(k) = x.binary_search_by_key(&bucket, |(i, _)| *i) {
+                let c = self.category.contribution(class, bucket, x[k].1);
+                if c > 0.0 && !named.iter().any(|(m, _)| m == name) {
+                    named.push((name.to_string(), c));
+                }
+            }
+        });
+        named.sort_by(|a, b| b.1.total_cmp(&a.1));
+        named.truncate(n);
+        named
+    }
+
+    /// The model as bytes: magic, example count, then both heads as
+    /// little-endian f32 (zero runs compressed).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.trained_on.to_le_bytes());
+        for head in [&self.category, &self.reason] {
+            out.extend_from_slice(&(head.classes as u32).to_le_bytes());
+            let nonzero: Vec<(u32, f32)> = head
+                .weights
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w != 0.0)
+                .map(|(i, w)| (i as u32, *w))
+                .collect();
+            out.extend_from_slice(&(nonzero.len() as u32).to_le_bytes());
+            for (i, w) in nonzero {
+                out.extend_from_slice(&i.to_le_bytes());
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Reads a model written by [`Model::to_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not a model of this version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        let mut at = 0usize;
+        let mut take = |n: usize| -> Result<&[u8], ModelError> {
+            let s = bytes
+                .get(at..at + n)
+                .ok_or_else(|| ModelError("truncated; run `servicedesk train` again".into()))?;
+            at += n;
+            Ok(s)
+        };
+        if take(8)? != MAGIC {
+            return Err(ModelError("not a servicedesk model (wrong magic)".into()));
+        }
+        let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let trained_on = u32_at(take(4)?);
+        let mut heads = Vec::new();
+        for expected in [4usize, REASONS.len()] {
+            let classes = u32_at(take(4)?) as usize;
+            if classes != expected {
+                return Err(ModelError(format!(
+                    "expected {expected} classes, found {classes}"
+                )));
+            }
+            let mut head = Head::new(classes);
+            let n = u32_at(take(4)?) as usize;
+            for _ in 0..n {
+                let i = u32_at(take(4)?) as usize;
+                let w = f32::from_le_bytes(take(4)?.try_into().expect("4 bytes"));
+                *head
+                    .weights
+                    .get_mut(i)
+                    .ok_or_else(|| ModelError("weight index out of range".into()))? = w;
+            }
+            heads.push(head);
+        }
+        let reason = heads.pop().expect("two heads");
+        let category = heads.pop().expect("two heads");
+        Ok(Model {
+            category,
+            reason,
+            trained_on,
+        })
+    }
+}
+
+/// The model shipped with the binary, if it was built with one
+/// (`config/model.bin`, written by `servicedesk train`).
+pub const BUILTIN: &[u8] = include_bytes!("../../config/model.bin");
+
+/// Loads the model from `path`, or the built-in one.
+///
+/// # Errors
+///
+/// When the file cannot be read or is not a model.
+pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<Option<Model>> {
+    let bytes = match path {
+        Some(p) => std::fs::read(p)
+            .map_err(|e| anyhow::anyhow!("[triage] model_file {}: {e}", p.display()))?,
+        None if BUILTIN.is_empty() => return Ok(None),
+        None => BUILTIN.to_vec(),
+    };
+    Model::from_bytes(&bytes).map(Some).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e}",
+            path.map(|p| p.display().to_string())
+                .unwrap_or_else(|| "built-in model".into())
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(subject: &str, body: &str, category: Category, reason: Option<ChargeReason>) -> Example {
+        Example {
+            features: features(&Reading::of(subject, body), &[]),
+            category,
+            reason,
+            weight: 1.0,
+        }
+    }
+
+    #[test]
+    fn learns_and_round_trips() {
+        let data = vec![
+            ex(
+                "Storing",
+                "De module werkt niet meer",
+                Category::Incident,
+                None,
+            ),
+            ex(
+                "Panne",
+                "Le logiciel ne fonctionne plus",
+                Category::Incident,
+                None,
+            ),
+            ex(
+                "Vraag",
+                "Hoe kan ik een rapport maken?",
+                Category::Question,
+                None,
+            ),
+            ex(
+                "Question",
+                "Comment faire un export ?",
+                Category::Question,
+                None,
+            ),
+            ex(
+                "Opleiding",
+                "Opleiding voor nieuwe collega's",
+                Category::Question,
+                Some(ChargeReason::Training),
+            ),
+        ];
+        let model = Model::train(&data, 30);
+        let p = model.predict(&features(&Reading::of("", "het programma werkt niet"), &[]));
+        assert!(p.category[1] > p.category[0], "{p:?}");
+        let back = Model::from_bytes(&model.to_bytes()).unwrap();
+        assert_eq!(back, model);
+        assert!(Model::from_bytes(b"garbage").is_err());
+    }
+}
