@@ -274,8 +274,16 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         return Err(ParseError::NoSender);
     };
     let from_local = from.key();
-    let looks_bounced = content_type == "multipart/report"
-        || automation.return_path.as_deref() == Some("")
+    // Delivery reports only: read receipts (report-type=disposition-notification)
+    // are reports too, but say nothing failed.
+    let delivery_report = content_type == "multipart/report"
+        && msg
+            .root_part()
+            .content_type()
+            .and_then(|ct| ct.attribute("report-type"))
+            .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
+    let looks_bounced = delivery_report
+        || (content_type != "multipart/report" && automation.return_path.as_deref() == Some(""))
         || from_local.starts_with("mailer-daemon@")
         || from_local.starts_with("postmaster@");
     let bounce = looks_bounced.then(|| bounce_details(raw, msg.header_raw("X-Failed-Recipients")));

@@ -154,10 +154,12 @@ impl Pipeline {
             .store
             .sender_history(&sender, &day_ago, &window)
             .await?;
+        let answers_our_notice = thread.is_none() && self.store.is_ticketless_reply(&ids).await?;
         Ok(Facts {
             thread,
             token,
             history,
+            answers_our_notice,
             now,
         })
     }
@@ -415,20 +417,21 @@ impl Pipeline {
             }
             Decision::Unregistered {
                 sender,
-                sender_name,
-                language,
-                reply: false,
+                silence: Some(silence),
                 ..
             } => {
-                tracing::debug!(sender, sender_name, %language, "explanation limit reached");
-                let detail = "not a registered reference person; no reply: this address reached today's limit of explanations";
+                tracing::debug!(sender, reason = silence.describe(), "no explanation sent");
+                let detail = format!(
+                    "not a registered reference person; no reply: {}",
+                    silence.describe()
+                );
                 tx.record_intake(&intake(
                     raw,
                     mail,
                     &from,
                     Outcome::Unregistered,
                     None,
-                    detail,
+                    &detail,
                 ))
                 .await?;
                 Processed {
@@ -443,8 +446,7 @@ impl Pipeline {
                 sender_name,
                 language,
                 notice,
-                reply: true,
-                ..
+                silence: None,
             } => {
                 let reply = self.render(&ReplyRequest {
                     notice: *notice,

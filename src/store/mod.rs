@@ -527,6 +527,29 @@ impl Store {
         Ok(q.fetch_optional(&self.pool).await?.map(|r| ticket_ref(&r)))
     }
 
+    /// True when one of these Message-IDs is a reply of ours that opened no
+    /// ticket (an explanation to an unregistered sender, a size notice).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn is_ticketless_reply(&self, ids: &[String]) -> Result<bool> {
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let ids = &ids[ids.len().saturating_sub(50)..];
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT COUNT(*) FROM outbox WHERE ticket_number IS NULL AND message_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_one(&self.pool).await? > 0)
+    }
+
     /// The ticket with this number, as triage sees it.
     ///
     /// # Errors
@@ -556,7 +579,7 @@ impl Store {
     ) -> Result<SenderHistory> {
         let address = address.trim().to_lowercase();
         let replies: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE recipient = $1 AND ticket_number IS NULL AND created_at >= $2",
+            "SELECT COUNT(*) FROM outbox WHERE LOWER(recipient) = $1 AND ticket_number IS NULL AND created_at >= $2",
         )
         .bind(&address)
         .bind(day_ago)

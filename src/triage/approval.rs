@@ -16,7 +16,7 @@ pub enum Approval {
 }
 
 static REFUSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    super::text::folded_regex(
         r"(?ix)\b(
             niet\s+(akkoord|ok[eé]?|nodig|gewenst|verder\s+(gaan|doen))
           | geen\s+(akkoord|toestemming|interesse|kosten|offerte\s+nodig)
@@ -32,7 +32,7 @@ static REFUSE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static AGREE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    super::text::folded_regex(
         r"(?ix)\b(
             akkoord | ga\s+(maar\s+)?verder | ok[eé]?\s*,?\s*(ga|doe|mag|plan)\w* | goedgekeurd | we\s+gaan\s+akkoord | mag\s+(uitgevoerd|gefactureerd|aangerekend)\w* | prima,?\s+(ga|doe)\w*
           | d'accord | nous\s+acceptons | j'accepte | accept[ée]e?s? | allez-y | vous\s+pouvez\s+(continuer|y\s+aller|proc[ée]der) | bon\s+pour\s+accord | ok\s+pour\s+(nous|moi)
@@ -46,11 +46,21 @@ static AGREE: LazyLock<Regex> = LazyLock::new(|| {
 /// Reads the customer's new text (quotes already stripped). Returns the
 /// verdict and the words it was based on.
 pub fn read(text: &str) -> (Approval, Option<String>) {
-    if let Some(m) = REFUSE.find(text) {
-        return (Approval::Refused, Some(m.as_str().to_string()));
+    let folded = super::text::fold(text);
+    // Folding keeps one character per character, so a match's span in the
+    // folded text is the same span of characters in the original.
+    let words = |start: usize, end: usize| -> String {
+        let (s, e) = (
+            folded[..start].chars().count(),
+            folded[..end].chars().count(),
+        );
+        text.chars().skip(s).take(e - s).collect()
+    };
+    if let Some(m) = REFUSE.find(&folded) {
+        return (Approval::Refused, Some(words(m.start(), m.end())));
     }
-    if let Some(m) = AGREE.find(text) {
-        return (Approval::Agreed, Some(m.as_str().to_string()));
+    if let Some(m) = AGREE.find(&folded) {
+        return (Approval::Agreed, Some(words(m.start(), m.end())));
     }
     (Approval::Unclear, None)
 }

@@ -74,7 +74,7 @@ const ROBOT_LOCAL_PARTS: &[&str] = &[
 /// Subjects of automatic answers in the desk's languages and from the
 /// common mail programs.
 static AUTO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    super::text::folded_regex(
         r"(?ix)^\s*(
             afwezigheidsmelding | afwezigheidsbericht | afwezig\s*(:|tot\b|van\b|$) | automatisch\s+antwoord | automatisch\s+bericht | niet\s+aanwezig | vakantie(melding)?\s*:
           | out\s+of\s+(the\s+)?office | automatic\s+reply | auto(matic)?[-\s]?reply | autoreply | away\s+from\s+(the\s+)?office | on\s+leave\s*:
@@ -88,7 +88,7 @@ static AUTO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Opening lines of automatic answers.
 static AUTO_OPENING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    super::text::folded_regex(
         r"(?ix)\b(
             (ik\s+ben|ben\s+ik)\s+(momenteel\s+|tot\s+en\s+met\s+\S+\s+|tot\s+\S+\s+)?(afwezig|niet\s+aanwezig|met\s+verlof|op\s+vakantie)
           | (je\s+suis|je\s+serai)\s+(actuellement\s+)?(absente?|en\s+cong[ée]|en\s+vacances|hors\s+du\s+bureau)
@@ -105,7 +105,7 @@ static AUTO_OPENING: LazyLock<Regex> = LazyLock::new(|| {
 
 /// True when the subject or the first lines read like an automatic answer.
 fn reads_like_auto_reply(mail: &InboundMail) -> bool {
-    if AUTO_SUBJECT.is_match(&mail.subject) {
+    if AUTO_SUBJECT.is_match(&super::text::fold(&mail.subject)) {
         return true;
     }
     let opening: String = mail
@@ -116,7 +116,7 @@ fn reads_like_auto_reply(mail: &InboundMail) -> bool {
         .take(4)
         .collect::<Vec<_>>()
         .join(" ");
-    AUTO_OPENING.is_match(&opening)
+    AUTO_OPENING.is_match(&super::text::fold(&opening))
 }
 
 fn is_robot_address(address: &str) -> bool {

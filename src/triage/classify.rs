@@ -201,9 +201,7 @@ impl Rules {
                     )))
                 }
             };
-            let regex = regex::RegexBuilder::new(&r.pattern)
-                .case_insensitive(true)
-                .build()
+            let regex = super::text::folded_regex(&r.pattern)
                 .map_err(|e| err(format!("{at}rule {}: invalid pattern: {e}", r.id)))?;
             rules.push(Rule {
                 id: r.id,
@@ -231,10 +229,10 @@ impl Rules {
         let mut fired: Vec<(String, f32)> = Vec::new();
         for rule in &self.rules {
             let mut score = 0.0;
-            if rule.regex.is_match(&reading.subject) {
+            if rule.regex.is_match(&reading.folded_subject) {
                 score += rule.weight * self.subject_weight;
             }
-            if rule.regex.is_match(&reading.body) {
+            if rule.regex.is_match(&reading.folded_body) {
                 score += rule.weight;
             }
             if score == 0.0 {

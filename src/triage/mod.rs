@@ -275,6 +275,9 @@ pub struct Facts {
     /// The ticket whose token `[CS-000123]` is in the subject.
     pub token: Option<TicketRef>,
     pub history: SenderHistory,
+    /// True when the message answers one of our replies that opened no
+    /// ticket (an explanation or a size notice).
+    pub answers_our_notice: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -301,6 +304,30 @@ impl Default for Limits {
     }
 }
 
+/// Why an unregistered sender gets no explanation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    /// The address already got its share of explanations in 24 hours.
+    DailyLimit,
+    /// A registered address, but the receiving server did not vouch for it:
+    /// its owner must not get mail they did not ask for.
+    Unauthenticated,
+    /// A reply to one of our own explanations: answering would start a loop.
+    AnswersOurNotice,
+}
+
+impl Silence {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Silence::DailyLimit => "this address reached today's limit of explanations",
+            Silence::Unauthenticated => {
+                "registered address, but the receiving server's Authentication-Results did not vouch for the sender (no dmarc=pass or aligned dkim=pass): treated as unregistered"
+            }
+            Silence::AnswersOurNotice => "it answers our own explanation",
+        }
+    }
+}
+
 /// What to do with one message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -314,11 +341,8 @@ pub enum Decision {
         language: Language,
         /// `Unregistered`, or `TooLarge` when the message was too large to fetch.
         notice: Notice,
-        /// False when this address already got its share of explanations today,
-        /// or when the sender could not be authenticated.
-        reply: bool,
-        /// A registered address, but the receiving server did not vouch for it.
-        unauthenticated: bool,
+        /// Why no explanation is sent, if none is.
+        silence: Option<Silence>,
     },
     /// A registered person: open a ticket and acknowledge it.
     Ticket(NewTicket),
@@ -394,9 +418,15 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
             } else {
                 Notice::Unregistered
             },
-            reply: !unauthenticated
-                && facts.history.no_ticket_replies_24h < ctx.limits.no_ticket_replies_per_day,
-            unauthenticated,
+            silence: if unauthenticated {
+                Some(Silence::Unauthenticated)
+            } else if facts.answers_our_notice {
+                Some(Silence::AnswersOurNotice)
+            } else if facts.history.no_ticket_replies_24h >= ctx.limits.no_ticket_replies_per_day {
+                Some(Silence::DailyLimit)
+            } else {
+                None
+            },
         };
     };
     let language = detected.unwrap_or(person.language);
@@ -678,15 +708,12 @@ mod tests {
     #[test]
     fn unauthenticated_registered_sender_is_not_trusted() {
         let forged = mail("an@a.example", "Storing", "Werkt niet.", "");
-        let Decision::Unregistered {
-            reply,
-            unauthenticated,
-            ..
-        } = decide(&forged, &Facts::default(), Some("mx.example.test"))
+        let Decision::Unregistered { silence, .. } =
+            decide(&forged, &Facts::default(), Some("mx.example.test"))
         else {
             panic!("trusted a forged sender")
         };
-        assert!(!reply && unauthenticated);
+        assert_eq!(silence, Some(Silence::Unauthenticated));
         let signed = mail(
             "an@a.example",
             "Storing",

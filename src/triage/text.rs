@@ -4,12 +4,54 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
+
+/// Folds one character for matching: lower case, accents dropped, and any
+/// other non-ASCII character replaced, so matching runs on ASCII text (where
+/// the regex engine's fast path works) and "Störung"/"storung" meet.
+fn fold_char(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => 'a',
+        'ç' | 'Ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' | 'È' | 'É' | 'Ê' | 'Ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'Ì' | 'Í' | 'Î' | 'Ï' => 'i',
+        'ñ' | 'Ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'Ò' | 'Ó' | 'Ô' | 'Õ' | 'Ö' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' | 'Ù' | 'Ú' | 'Û' | 'Ü' => 'u',
+        'ý' | 'ÿ' | 'Ý' => 'y',
+        'ß' => 's',
+        '’' | '‘' | '´' | '`' => '\'',
+        '“' | '”' | '«' | '»' | '„' => '"',
+        '–' | '—' | '‐' => '-',
+        c if c.is_ascii() => c.to_ascii_lowercase(),
+        c if c.is_whitespace() => ' ',
+        _ => '~',
+    }
+}
+
+/// A text folded for matching (see [`fold_char`]).
+pub fn fold(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+/// Compiles a pattern to run on folded text: its non-ASCII letters are
+/// folded the same way; ASCII (and so every escape) is left as written.
+///
+/// # Errors
+///
+/// When the pattern is not a valid regular expression.
+pub fn folded_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    let folded: String = pattern
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { fold_char(c) })
+        .collect();
+    RegexBuilder::new(&folded).case_insensitive(true).build()
+}
 
 /// Lines that start the quoted earlier conversation (or a forwarded one) in
 /// the desk's four languages and the common mail programs.
 static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    folded_regex(
         r"(?ix)^\s*(
             (op|on|le|am|el|il)\s.{4,200}(schreef|wrote|a\s+écrit|schrieb|escribió|ha\s+scritto)\s*.{0,80}:\s*$
           | -{2,}\s*(original\s+message|oorspronkelijk\s+bericht|message\s+d'origine|ursprüngliche\s+nachricht|forwarded\s+message|doorgestuurd\s+bericht|message\s+transféré|weitergeleitete\s+nachricht)\s*-{2,}
@@ -22,7 +64,7 @@ static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Lines from which on everything is signature or disclaimer.
 static SIGNATURE_START: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
+    folded_regex(
         r"(?ix)^\s*(
             --\s*$
           | ((met\s+)?(vriendelijke|hartelijke|beste|collegiale|fijne)\s+groet(en|jes)?|groeten|groetjes|groet|mvg|vg|alvast\s+(bedankt|dank)|dank\s+bij\s+voorbaat|bedankt\s+alvast|(bien\s+)?cordialement|bien\s+(à\s+vous|amicalement)|(meilleures\s+|sinc[èe]res\s+)?salutations(\s+distinguées)?|bonne\s+(journée|fin\s+de\s+journée|soirée)|(merci\s+)?d'avance(\s+merci)?|merci\s+d'avance|amicalement|(kind|best|warm|many)\s+(regards|thanks)|regards|best|cheers|thanks(\s+in\s+advance)?|thank\s+you(\s+in\s+advance)?|many\s+thanks|(mit\s+)?(freundlichen|besten|herzlichen|lieben|vielen)\s+gr(ü|ue|u)(ß|ss)(en|e)|(viele|beste|liebe|freundliche)\s+gr(ü|ue|u)(ß|ss)e|gruß|gruss|mfg|lg|danke\s+im\s+voraus|vielen\s+dank(\s+im\s+voraus)?)\s*[,.!]*\s*$
@@ -35,7 +77,7 @@ static SIGNATURE_START: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Greeting lines carry no meaning for sorting.
 static GREETING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^\s*(beste|dag|hallo|hoi|goedemorgen|goeiemiddag|goedemiddag|bonjour|bonsoir|madame|monsieur|cher|chère|dear|hello|hi|good\s+morning|sehr\s+geehrte|guten\s+(tag|morgen)|liebe|lieber)\b.{0,60}[,!]?\s*$")
+    folded_regex(r"(?i)^\s*(beste|dag|hallo|hoi|goedemorgen|goeiemiddag|goedemiddag|bonjour|bonsoir|madame|monsieur|cher|chère|dear|hello|hi|good\s+morning|sehr\s+geehrte|guten\s+(tag|morgen)|liebe|lieber)\b.{0,60}[,!]?\s*$")
         .expect("valid greeting regex")
 });
 
@@ -48,6 +90,10 @@ pub struct Reading {
     pub body: String,
     /// True when the mail quoted an earlier message below the new text.
     pub has_quote: bool,
+    /// `subject` folded for matching (see [`fold`]).
+    pub folded_subject: String,
+    /// `body` folded for matching.
+    pub folded_body: String,
 }
 
 static SUBJECT_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
@@ -63,7 +109,8 @@ impl Reading {
         // After the signature starts, lines are only looked at for quotes.
         let mut in_signature = false;
         for line in text.lines() {
-            if QUOTE_HEADER.is_match(line) {
+            let folded = fold(line);
+            if QUOTE_HEADER.is_match(&folded) {
                 has_quote = true;
                 break;
             }
@@ -74,11 +121,11 @@ impl Reading {
             if in_signature {
                 continue;
             }
-            if SIGNATURE_START.is_match(line) && !lines.is_empty() {
+            if SIGNATURE_START.is_match(&folded) && !lines.is_empty() {
                 in_signature = true;
                 continue;
             }
-            if lines.is_empty() && GREETING.is_match(line) {
+            if lines.is_empty() && GREETING.is_match(&folded) {
                 continue;
             }
             lines.push(line.trim());
@@ -89,6 +136,8 @@ impl Reading {
             .collect::<Vec<_>>()
             .join("\n");
         Reading {
+            folded_subject: fold(&subject),
+            folded_body: fold(&body),
             subject,
             body,
             has_quote,

@@ -684,3 +684,48 @@ Koen De Witte\n"
     )
     .into_bytes()
 }
+
+// ---------------------------------------------- raw APPEND, extra config --
+
+impl MailServers {
+    /// APPENDs each message exactly as given (no line-end conversion), over
+    /// as few connections as possible. One result per message: `Err` holds
+    /// the server's refusal.
+    pub async fn append_all_raw(
+        &self,
+        mailbox: &str,
+        messages: &[Vec<u8>],
+    ) -> Vec<Result<(), String>> {
+        let mut results = Vec::with_capacity(messages.len());
+        let mut session = Some(self.session().await);
+        for raw in messages {
+            let s = match session.as_mut() {
+                Some(s) => s,
+                None => session.insert(self.session().await),
+            };
+            match s.append(mailbox, None, None, raw).await {
+                Ok(()) => results.push(Ok(())),
+                Err(e) => {
+                    results.push(Err(e.to_string()));
+                    // The connection may be out of step after a refusal: start afresh.
+                    if let Some(mut s) = session.take() {
+                        let _ = s.logout().await;
+                    }
+                }
+            }
+        }
+        if let Some(mut s) = session {
+            let _ = s.logout().await;
+        }
+        results
+    }
+}
+
+/// Like [`config_with`], with more TOML appended, e.g.
+/// `"[limits]\nmax_message_bytes = 20000\n"` or a `[security]` section.
+pub fn config_with_extra(servers: &MailServers, db: &Db, o: &Options, extra: &str) -> Config {
+    let path = servers.dir().join("servicedesk.toml");
+    let text = format!("{}\n{extra}", config_text(servers, db, o));
+    std::fs::write(&path, &text).expect("cannot write the test configuration");
+    Config::parse(&path, &text).unwrap_or_else(|e| panic!("test configuration: {e}\n{text}"))
+}
