@@ -685,14 +685,14 @@ mod tests {
     fn limits_on_explanations_and_loop_breaker() {
         let mut facts = Facts::default();
         facts.history.no_ticket_replies_24h = 10;
-        let Decision::Unregistered { reply, .. } = decide(
+        let Decision::Unregistered { silence, .. } = decide(
             &mail("x@y.example", "Vraag", "Hoe werkt dit?", ""),
             &facts,
             None,
         ) else {
             panic!("not unregistered")
         };
-        assert!(!reply);
+        assert_eq!(silence, Some(Silence::DailyLimit));
         facts.history.recent_tickets = 20;
         let Decision::Ticket(t) = decide(
             &mail("an@a.example", "Vraag", "Hoe werkt dit?", ""),
