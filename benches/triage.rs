@@ -80,6 +80,50 @@ fn main() {
     let rules = Rules::builtin();
     println!("rules compile: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
 
+    // Where the time goes, stage by stage, over the whole corpus.
+    let parsed: Vec<_> = mails
+        .iter()
+        .map(|raw| servicedesk::mail::parse(raw).expect("corpus mail parses"))
+        .collect();
+    let per_mail = |d: Duration| d.as_secs_f64() * 1e6 / mails.len() as f64;
+    let t = Instant::now();
+    for raw in &mails {
+        std::hint::black_box(servicedesk::mail::parse(raw).ok());
+    }
+    println!("  stage parse: {:.1} µs/mail", per_mail(t.elapsed()));
+    let t = Instant::now();
+    let readings: Vec<_> = parsed
+        .iter()
+        .map(|m| servicedesk::triage::text::Reading::of(&m.subject, &m.text))
+        .collect();
+    println!("  stage reading: {:.1} µs/mail", per_mail(t.elapsed()));
+    let t = Instant::now();
+    for r in &readings {
+        std::hint::black_box(servicedesk::triage::language::detect(&r.for_language()));
+    }
+    println!("  stage language: {:.1} µs/mail", per_mail(t.elapsed()));
+    let t = Instant::now();
+    for r in &readings {
+        std::hint::black_box(rules.classify(r, true));
+    }
+    println!("  stage rules: {:.1} µs/mail", per_mail(t.elapsed()));
+    let t = Instant::now();
+    for r in &readings {
+        std::hint::black_box(rules.sort(r, model.as_ref(), true, false));
+    }
+    println!(
+        "  stage rules + model: {:.1} µs/mail",
+        per_mail(t.elapsed())
+    );
+    let t = Instant::now();
+    for r in &readings {
+        std::hint::black_box(rules.sort(r, model.as_ref(), true, true));
+    }
+    println!(
+        "  stage rules + model + explanation: {:.1} µs/mail",
+        per_mail(t.elapsed())
+    );
+
     let registry = registry(&mails);
     for (label, model) in [("rules only", None), ("rules + model", model.as_ref())] {
         let ctx = TriageContext {

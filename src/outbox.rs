@@ -145,6 +145,10 @@ fn smtp_transport(c: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Exe
     Ok(b.build())
 }
 
+/// How long a sender holds a reply it is sending; a crashed sender's claim
+/// runs out after this and another sender takes the reply over.
+const CLAIM: Duration = Duration::from_secs(300);
+
 /// What one pass over the due replies did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DrainReport {
@@ -201,6 +205,16 @@ impl Outbox {
                 return Ok(report);
             }
             for (i, entry) in due.iter().enumerate() {
+                let now = Utc::now();
+                let until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
+                if !self
+                    .store
+                    .claim_reply(entry.id, &store::stamp(now), &store::stamp(until))
+                    .await?
+                {
+                    // Another sender (a second daemon) has it.
+                    continue;
+                }
                 match self.transport.send(entry).await {
                     Ok(()) => {
                         self.store.mark_sent(entry.id).await?;

@@ -38,6 +38,7 @@ on_both_backends!(
     tickets_are_numbered_in_order,
     intake_first_sighting_is_unique,
     outbox_queue_round_trip,
+    two_senders_send_each_reply_once,
 );
 
 /// A fresh, migrated store; the guards keep the database alive.
@@ -437,4 +438,54 @@ async fn outbox_queue_round_trip(backend: Backend) {
         store.retry_reply(all[0].id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Two outbox senders (two daemons) on one database: every reply leaves
+/// exactly once, whoever sends it.
+async fn two_senders_send_each_reply_once(backend: Backend) {
+    use servicedesk::config::OutboxConfig;
+    use servicedesk::outbox::{Outbox, Transport};
+
+    let (dir, _db, store) = fresh(backend).await;
+    let raw =
+        b"From: support@example.test\r\nTo: an.peeters@delinde.example\r\nSubject: x\r\n\r\nhi\r\n";
+    let mut tx = store.begin("CS").await.expect("begin");
+    for n in 1..=40 {
+        let message_id = format!("sd.{n}@example.test");
+        let in_reply_to = format!("m{n}@delinde.example");
+        tx.queue_reply(&NewOutboxEntry {
+            ticket: None,
+            notice: "received",
+            message_id: &message_id,
+            in_reply_to: &in_reply_to,
+            envelope_from: "support@example.test",
+            recipient: "an.peeters@delinde.example",
+            raw,
+        })
+        .await
+        .expect("queue");
+    }
+    tx.commit().await.expect("commit");
+
+    let senders: Vec<(Outbox, std::path::PathBuf)> = ["a", "b"]
+        .iter()
+        .map(|name| {
+            let out = dir.path().join(name);
+            std::fs::create_dir_all(&out).expect("dir");
+            let transport = Transport::File(lettre::AsyncFileTransport::new(&out));
+            (
+                Outbox::new(store.clone(), transport, OutboxConfig::default()),
+                out,
+            )
+        })
+        .collect();
+    let (a, b) = tokio::join!(senders[0].0.drain(), senders[1].0.drain());
+    let (a, b) = (a.expect("drain a"), b.expect("drain b"));
+    assert_eq!(a.sent + b.sent, 40, "{a:?} {b:?}");
+    let written: usize = senders
+        .iter()
+        .map(|(_, out)| std::fs::read_dir(out).expect("read").count())
+        .sum();
+    assert_eq!(written, 40, "a reply was written twice or not at all");
+    assert_eq!(store.pending_replies().await.expect("pending"), 0);
 }

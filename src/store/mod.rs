@@ -823,13 +823,33 @@ impl Store {
     /// On database failure.
     pub async fn due_replies(&self, now: &str, limit: i64) -> Result<Vec<OutboxEntry>> {
         let rows = sqlx::query(&format!(
-            "{OUTBOX_SELECT} WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
+            "{OUTBOX_SELECT} WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY id LIMIT $2"
         ))
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(outbox_entry).collect())
+    }
+
+    /// Claims a due reply for sending until `until`; false when another
+    /// sender holds it or it is no longer pending.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn claim_reply(&self, id: i64, now: &str, until: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET claimed_until = $3 WHERE id = $1 AND status = 'pending' \
+             AND (claimed_until IS NULL OR claimed_until < $2)",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Every queued reply, newest last.
@@ -876,7 +896,7 @@ impl Store {
     /// On database failure.
     pub async fn mark_sent(&self, id: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, last_error = NULL WHERE id = $1",
+            "UPDATE outbox SET status = 'sent', sent_at = $2, last_error = NULL, claimed_until = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(now())
@@ -901,8 +921,8 @@ impl Store {
             None => ("failed", now()),
         };
         sqlx::query(
-            "UPDATE outbox SET status = $2, attempts = attempts + 1, last_error = $3, next_attempt_at = $4 \
-             WHERE id = $1",
+            "UPDATE outbox SET status = $2, attempts = attempts + 1, last_error = $3, next_attempt_at = $4, \
+             claimed_until = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(status)

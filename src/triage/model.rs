@@ -344,12 +344,16 @@ impl Model {
     ) -> Vec<(String, f32)> {
         let x = features(reading, rule_hits);
         let class = category_index(category);
+        let mut seen = std::collections::HashSet::new();
         let mut named: Vec<(String, f32)> = Vec::new();
         for_each_feature(reading, rule_hits, |name, _| {
             let bucket = (fnv1a(name.as_bytes()) as usize % DIMS) as u32;
+            if !seen.insert(bucket) {
+                return;
+            }
             if let Ok(k) = x.binary_search_by_key(&bucket, |(i, _)| *i) {
                 let c = self.category.contribution(class, bucket, x[k].1);
-                if c > 0.0 && !named.iter().any(|(m, _)| m == name) {
+                if c > 0.0 {
                     named.push((name.to_string(), c));
                 }
             }
