@@ -13,8 +13,7 @@
 #                                             the tests create/drop their own databases)
 #   4. cargo fmt --all -- --check
 #   5. cargo clippy --all-targets -- -D warnings
-#   6. doc tests (cargo test --doc; only without ARGS, nextest does not run them)
-#   7. cargo nextest run --no-fail-fast ARGS  (cargo test --no-fail-fast ARGS
+#   6. cargo nextest run --no-fail-fast ARGS  (cargo test --no-fail-fast ARGS
 #                                             without nextest)
 #
 # Runs as root on a fresh Debian 12 machine that has only Rust installed.
@@ -227,17 +226,11 @@ run_step "5. cargo clippy --all-targets -- -D warnings" cargo clippy --all-targe
 HAVE_NEXTEST=0
 if cargo nextest --version >/dev/null 2>&1; then HAVE_NEXTEST=1; fi
 
-# nextest does not run doc tests; run them first so that the test runner's
-# own summary stays the last thing printed.
-if [[ $HAVE_NEXTEST == 1 && ${#ARGS[@]} == 0 && -f src/lib.rs ]]; then
-  run_step "6. doc tests: cargo test --doc" cargo test --doc
-fi
-
 if [[ $HAVE_NEXTEST == 1 ]]; then
-  run_step "7. tests: cargo nextest run --no-fail-fast ${ARGS[*]:-}" \
+  run_step "6. tests: cargo nextest run --no-fail-fast ${ARGS[*]:-}" \
     cargo nextest run --no-fail-fast "${ARGS[@]}"
 else
-  run_step "7. tests: cargo test --no-fail-fast ${ARGS[*]:-} (cargo-nextest not installed)" \
+  run_step "6. tests: cargo test --no-fail-fast ${ARGS[*]:-} (cargo-nextest not installed)" \
     cargo test --no-fail-fast "${ARGS[@]}"
 fi
 

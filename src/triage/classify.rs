@@ -355,7 +355,7 @@ impl Rules {
             in_scope
         };
         let features = if explain {
-            model.top_features(reading, &by_rules.evidence.rules, category, 6)
+            model.top_features(&x, reading, &by_rules.evidence.rules, category, 6)
         } else {
             Vec::new()
         };

@@ -78,62 +78,51 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Lower case without accents, so "Störung"/"storung" and "problème"/"probleme" meet.
-fn fold(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
-        'ç' => 'c',
-        'è' | 'é' | 'ê' | 'ë' => 'e',
-        'ì' | 'í' | 'î' | 'ï' => 'i',
-        'ñ' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' => 'o',
-        'ù' | 'ú' | 'û' | 'ü' => 'u',
-        'ý' | 'ÿ' => 'y',
-        'ß' => 's',
-        c => c,
-    }
-}
-
-/// Words of a text: letters and digits, folded, at least two characters.
-fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.chars().count() >= 2 && w.chars().count() <= 40)
-        .map(|w| w.chars().flat_map(char::to_lowercase).map(fold).collect())
+/// Words of a folded text (see [`super::text::fold`]): ASCII letters and
+/// digits, two to forty characters.
+fn words(folded: &str) -> impl Iterator<Item = &str> + '_ {
+    folded
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| (2..=40).contains(&w.len()))
 }
 
 /// Calls `sink(name, value)` for every feature of a reading. `rule_hits` are
-/// the concept rules that fired, with their scores.
+/// the concept rules that fired, with their scores. Character 4-grams are
+/// left out when `grams` is false (they explain nothing to a person).
 pub fn for_each_feature(
     reading: &Reading,
     rule_hits: &[(String, f32)],
+    grams: bool,
     mut sink: impl FnMut(&str, f32),
 ) {
     let mut name = String::with_capacity(64);
-    let mut prev: Option<String> = None;
-    for w in words(&reading.body).take(600) {
+    let mut prev: Option<&str> = None;
+    let mut padded = Vec::with_capacity(48);
+    for w in words(&reading.folded_body).take(600) {
         name.clear();
         let _ = write!(name, "w:{w}");
         sink(&name, 1.0);
-        if let Some(p) = &prev {
+        if let Some(p) = prev {
             name.clear();
             let _ = write!(name, "b:{p} {w}");
             sink(&name, 1.0);
         }
-        let chars: Vec<char> = std::iter::once('_')
-            .chain(w.chars())
-            .chain(std::iter::once('_'))
-            .collect();
-        if chars.len() > 5 {
-            for gram in chars.windows(4) {
+        if grams && w.len() > 3 {
+            padded.clear();
+            padded.push(b'_');
+            padded.extend_from_slice(w.as_bytes());
+            padded.push(b'_');
+            for gram in padded.windows(4) {
                 name.clear();
                 name.push_str("c:");
-                name.extend(gram.iter());
+                // ASCII: every window is a valid string.
+                name.push_str(std::str::from_utf8(gram).unwrap_or(""));
                 sink(&name, 0.5);
             }
         }
         prev = Some(w);
     }
-    for w in words(&reading.subject).take(40) {
+    for w in words(&reading.folded_subject).take(40) {
         name.clear();
         let _ = write!(name, "s:{w}");
         sink(&name, 1.5);
@@ -164,7 +153,7 @@ pub fn for_each_feature(
 /// The hashed, normalised feature vector of a reading.
 pub fn features(reading: &Reading, rule_hits: &[(String, f32)]) -> Features {
     let mut out: Vec<(u32, f32)> = Vec::with_capacity(512);
-    for_each_feature(reading, rule_hits, |name, v| {
+    for_each_feature(reading, rule_hits, true, |name, v| {
         out.push(((fnv1a(name.as_bytes()) as usize % DIMS) as u32, v));
     });
     out.sort_unstable_by_key(|(i, _)| *i);
@@ -337,16 +326,16 @@ impl Model {
     /// The features that pushed most towards `category` (name, weight).
     pub fn top_features(
         &self,
+        x: &Features,
         reading: &Reading,
         rule_hits: &[(String, f32)],
         category: Category,
         n: usize,
     ) -> Vec<(String, f32)> {
-        let x = features(reading, rule_hits);
         let class = category_index(category);
         let mut seen = std::collections::HashSet::new();
         let mut named: Vec<(String, f32)> = Vec::new();
-        for_each_feature(reading, rule_hits, |name, _| {
+        for_each_feature(reading, rule_hits, false, |name, _| {
             let bucket = (fnv1a(name.as_bytes()) as usize % DIMS) as u32;
             if !seen.insert(bucket) {
                 return;
