@@ -21,7 +21,11 @@ use crate::store::{self, OutboxEntry, Store, StoreError};
 
 /// How replies leave the building.
 pub enum Transport {
-    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    Smtp {
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        /// The per-command timeout, which bounds how long one send can take.
+        timeout: Duration,
+    },
     /// Writes `<uuid>.eml` files into a folder (demo, dry runs).
     File(AsyncFileTransport<Tokio1Executor>),
 }
@@ -29,7 +33,7 @@ pub enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Transport::Smtp(_) => f.write_str("Transport::Smtp"),
+            Transport::Smtp { .. } => f.write_str("Transport::Smtp"),
             Transport::File(_) => f.write_str("Transport::File"),
         }
     }
@@ -55,7 +59,10 @@ impl Transport {
     /// SMTP TLS settings are unusable.
     pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
         if let Some(smtp) = &config.smtp {
-            return Ok(Transport::Smtp(Box::new(smtp_transport(smtp)?)));
+            return Ok(Transport::Smtp {
+                transport: Box::new(smtp_transport(smtp)?),
+                timeout: Duration::from_secs(smtp.timeout_secs),
+            });
         }
         if let Some(files) = &config.file_transport {
             std::fs::create_dir_all(&files.dir).map_err(|e| {
@@ -80,25 +87,36 @@ impl Transport {
         )
         .map_err(|e| SendError::Permanent(e.to_string()))?;
         match self {
-            Transport::Smtp(t) => {
-                t.send_raw(&envelope, &entry.raw)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| {
-                        if e.is_permanent() {
-                            SendError::Permanent(e.to_string())
-                        } else if e.is_transient() {
-                            SendError::Transient(e.to_string())
-                        } else {
-                            SendError::Unreachable(format!("{e}{}", source_chain(&e)))
-                        }
-                    })
-            }
+            Transport::Smtp { transport: t, .. } => t
+                .send_raw(&envelope, &entry.raw)
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    if e.is_permanent() {
+                        SendError::Permanent(e.to_string())
+                    } else if e.is_transient() {
+                        SendError::Transient(e.to_string())
+                    } else {
+                        SendError::Unreachable(format!("{e}{}", source_chain(&e)))
+                    }
+                }),
             Transport::File(t) => t
                 .send_raw(&envelope, &entry.raw)
                 .await
                 .map(|_| ())
                 .map_err(|e| SendError::Unreachable(e.to_string())),
+        }
+    }
+}
+
+impl Transport {
+    /// How long a sender holds a reply it is sending: longer than one send
+    /// can take, so a live sender never loses it; after a crash, another
+    /// sender takes the reply over once this has passed.
+    fn claim(&self) -> Duration {
+        match self {
+            Transport::Smtp { timeout, .. } => *timeout * 2 + Duration::from_secs(30),
+            Transport::File(_) => Duration::from_secs(30),
         }
     }
 }
@@ -144,10 +162,6 @@ fn smtp_transport(c: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Exe
     }
     Ok(b.build())
 }
-
-/// How long a sender holds a reply it is sending; a crashed sender's claim
-/// runs out after this and another sender takes the reply over.
-const CLAIM: Duration = Duration::from_secs(300);
 
 /// What one pass over the due replies did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -206,7 +220,8 @@ impl Outbox {
             }
             for (i, entry) in due.iter().enumerate() {
                 let now = Utc::now();
-                let until = now + chrono::Duration::from_std(CLAIM).unwrap_or_default();
+                let until =
+                    now + chrono::Duration::from_std(self.transport.claim()).unwrap_or_default();
                 if !self
                     .store
                     .claim_reply(entry.id, &store::stamp(now), &store::stamp(until))
