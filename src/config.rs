@@ -204,6 +204,9 @@ pub struct DaemonConfig {
     pub poll_interval_secs: u64,
     /// How long one IDLE may last before it is re-issued (RFC 2177: under 29 minutes).
     pub idle_timeout_secs: u64,
+    /// A mailbox lease lasts this long; when its holder stops renewing it
+    /// (it died), another daemon on the same database takes the mailbox over.
+    pub lease_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -211,6 +214,7 @@ impl Default for DaemonConfig {
         DaemonConfig {
             poll_interval_secs: 60,
             idle_timeout_secs: 25 * 60,
+            lease_secs: 90,
         }
     }
 }

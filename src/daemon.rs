@@ -23,6 +23,61 @@ use crate::store::{Store, StoreError};
 /// How often the outbox sender looks for replies queued by other processes.
 const OUTBOX_LOOK_INTERVAL: Duration = Duration::from_secs(10);
 
+/// This process's name in leases: host, process id and a random part.
+fn holder_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    format!("{host}:{}:{:08x}", std::process::id(), h.finish() as u32)
+}
+
+/// The lease on one mailbox: only its holder fetches from it, so two daemons
+/// sharing a database never work on the same mailbox at once.
+struct Lease {
+    store: Store,
+    name: String,
+    holder: String,
+    /// How long the lease lasts; it is renewed at least three times within it.
+    length: Duration,
+}
+
+impl Lease {
+    fn new(store: &Store, imap: &ImapConfig, holder: &str, length: Duration) -> Lease {
+        Lease {
+            length,
+            store: store.clone(),
+            name: format!(
+                "imap:{}@{}:{}/{}",
+                imap.username, imap.host, imap.port, imap.mailbox
+            ),
+            holder: holder.to_string(),
+        }
+    }
+
+    /// Takes or renews the lease; false while another process holds it.
+    async fn hold(&self) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::from_std(self.length).unwrap_or_default();
+        self.store
+            .acquire_lease(
+                &self.name,
+                &self.holder,
+                &crate::store::stamp(now),
+                &crate::store::stamp(until),
+            )
+            .await
+    }
+
+    async fn release(&self) {
+        if let Err(e) = self.store.release_lease(&self.name, &self.holder).await {
+            tracing::warn!(lease = self.name, error = %e, "cannot release the mailbox lease");
+        }
+    }
+}
+
 /// What one run did, for `run --once` and the demo.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunSummary {
@@ -43,6 +98,8 @@ pub enum CycleError {
     Store(#[from] StoreError),
     #[error("maildir: {0}")]
     Maildir(#[from] std::io::Error),
+    #[error("another servicedesk process took the mailbox over")]
+    LeaseLost,
 }
 
 /// Everything the tasks share.
@@ -74,10 +131,15 @@ async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
 async fn drain_imap(
     shared: &Shared,
     source: &mut ImapSource,
+    lease: &Lease,
     summary: &mut RunSummary,
     stop: &watch::Receiver<bool>,
 ) -> Result<(), CycleError> {
     loop {
+        // Renewed per batch: a long backlog must not outlive the lease.
+        if !lease.hold().await? {
+            return Err(CycleError::LeaseLost);
+        }
         let batch = source
             .fetch_batch(shared.config.limits.max_message_bytes)
             .await?;
@@ -183,10 +245,26 @@ pub async fn run_once(config: &Config) -> anyhow::Result<RunSummary> {
     let shared = build(config).await?;
     let (_tx, stop) = watch::channel(false);
     let mut summary = RunSummary::default();
+    let holder = holder_id();
     for imap in &config.imap {
+        let lease = Lease::new(
+            shared.pipeline.store(),
+            imap,
+            &holder,
+            Duration::from_secs(config.daemon.lease_secs),
+        );
+        if !lease.hold().await? {
+            tracing::warn!(
+                mailbox = lease.name,
+                "another servicedesk process is working on this mailbox; skipped"
+            );
+            continue;
+        }
         let mut source = ImapSource::connect(imap).await?;
-        drain_imap(&shared, &mut source, &mut summary, &stop).await?;
+        let result = drain_imap(&shared, &mut source, &lease, &mut summary, &stop).await;
         source.logout().await;
+        lease.release().await;
+        result?;
     }
     if let Some(md) = open_maildir(config)? {
         drain_maildir(&shared, &md, &mut summary, &stop).await?;
@@ -226,9 +304,10 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
     let shared = build(config).await?;
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    let holder = holder_id();
     for imap in config.imap.clone() {
-        let (shared, stop) = (shared.clone(), stop.clone());
-        tasks.spawn(async move { watch_imap(shared, imap, stop).await });
+        let (shared, stop, holder) = (shared.clone(), stop.clone(), holder.clone());
+        tasks.spawn(async move { watch_imap(shared, imap, stop, holder).await });
     }
     if let Some(md) = open_maildir(config)? {
         let (shared, stop) = (shared.clone(), stop.clone());
@@ -277,13 +356,57 @@ fn reconnect_delay(failures: u32) -> Duration {
     Duration::from_millis(secs * 1000 + jitter * secs / 5)
 }
 
-async fn watch_imap(shared: Arc<Shared>, config: ImapConfig, stop: watch::Receiver<bool>) {
+async fn watch_imap(
+    shared: Arc<Shared>,
+    config: ImapConfig,
+    stop: watch::Receiver<bool>,
+    holder: String,
+) {
     let server = format!("{}:{}/{}", config.host, config.port, config.mailbox);
+    let lease = Lease::new(
+        shared.pipeline.store(),
+        &config,
+        &holder,
+        Duration::from_secs(shared.config.daemon.lease_secs),
+    );
     let mut failures = 0u32;
+    let mut standing_by = false;
     let mut summary = RunSummary::default();
-    let idle = Duration::from_secs(shared.config.daemon.idle_timeout_secs);
-    let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs);
+    // Waits are cut short so the lease is renewed well before it runs out.
+    let idle = Duration::from_secs(shared.config.daemon.idle_timeout_secs).min(lease.length / 3);
+    let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs).min(lease.length / 3);
     while !*stop.borrow() {
+        match lease.hold().await {
+            Ok(true) => {
+                if standing_by {
+                    tracing::info!(server, "took the mailbox over");
+                    standing_by = false;
+                }
+            }
+            Ok(false) => {
+                if !standing_by {
+                    tracing::info!(
+                        server,
+                        "another servicedesk process works on this mailbox; standing by"
+                    );
+                    standing_by = true;
+                }
+                if pause(lease.length / 3, &stop).await {
+                    return;
+                }
+                continue;
+            }
+            Err(e) => {
+                if failures == 0 {
+                    tracing::error!(server, error = %e, "database unavailable; retrying with backoff");
+                }
+                failures += 1;
+                if pause(reconnect_delay(failures), &stop).await {
+                    return;
+                }
+                continue;
+            }
+        }
         let result: Result<(), CycleError> = async {
             let mut source = ImapSource::connect(&config).await?;
             if failures > 0 {
@@ -291,7 +414,7 @@ async fn watch_imap(shared: Arc<Shared>, config: ImapConfig, stop: watch::Receiv
             }
             failures = 0;
             loop {
-                drain_imap(&shared, &mut source, &mut summary, &stop).await?;
+                drain_imap(&shared, &mut source, &lease, &mut summary, &stop).await?;
                 if *stop.borrow() {
                     source.logout().await;
                     return Ok(());
@@ -302,18 +425,27 @@ async fn watch_imap(shared: Arc<Shared>, config: ImapConfig, stop: watch::Receiv
         }
         .await;
         match result {
-            Ok(()) => return,
+            Ok(()) => {
+                lease.release().await;
+                return;
+            }
+            Err(CycleError::LeaseLost) => {
+                tracing::warn!(server, "another servicedesk process took the mailbox over");
+                standing_by = true;
+            }
             Err(e) => {
                 if failures == 0 {
                     tracing::error!(server, error = %e, "mail source unavailable; retrying with backoff");
                 }
                 failures += 1;
                 if pause(reconnect_delay(failures), &stop).await {
+                    lease.release().await;
                     return;
                 }
             }
         }
     }
+    lease.release().await;
 }
 
 async fn watch_maildir(shared: Arc<Shared>, source: MaildirSource, stop: watch::Receiver<bool>) {

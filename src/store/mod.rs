@@ -814,6 +814,49 @@ impl Store {
             .collect())
     }
 
+    // -------------------------------------------------------------- leases
+
+    /// Takes or renews the lease `name` for `holder` until `until`; false
+    /// while another holder's lease has not run out.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: &str,
+        until: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a lease up, so another process need not wait for it to run out.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     // -------------------------------------------------------------- outbox
 
     /// Pending replies whose next attempt is due at `now`, oldest first.
