@@ -34,6 +34,22 @@ fn holder_id() -> String {
     format!("{host}:{}:{:08x}", std::process::id(), h.finish() as u32)
 }
 
+/// True when `holder` (see [`holder_id`]) names a process on this machine
+/// that no longer runs.
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (_, pid, host) = (parts.next(), parts.next(), parts.next());
+    let ours = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
+        (Some(host), Some(pid)) if host == ours => {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
 /// The lease on one mailbox: only its holder fetches from it, so two daemons
 /// sharing a database never work on the same mailbox at once.
 struct Lease {
@@ -57,18 +73,48 @@ impl Lease {
         }
     }
 
-    /// Takes or renews the lease; false while another process holds it.
+    /// Takes or renews the lease; false while another live process holds it.
     async fn hold(&self) -> Result<bool, StoreError> {
         let now = chrono::Utc::now();
-        let until = now + chrono::Duration::from_std(self.length).unwrap_or_default();
-        self.store
-            .acquire_lease(
-                &self.name,
-                &self.holder,
-                &crate::store::stamp(now),
-                &crate::store::stamp(until),
-            )
-            .await
+        let until =
+            crate::store::stamp(now + chrono::Duration::from_std(self.length).unwrap_or_default());
+        if self
+            .store
+            .acquire_lease(&self.name, &self.holder, &crate::store::stamp(now), &until)
+            .await?
+        {
+            return Ok(true);
+        }
+        // A holder on this machine whose process is gone (killed, crashed)
+        // need not be waited for.
+        match self.store.lease_holder(&self.name).await? {
+            Some(old) if holder_is_dead(&old) => {
+                tracing::info!(
+                    lease = self.name,
+                    old,
+                    "taking over the lease of a process that is gone"
+                );
+                self.store
+                    .take_lease(&self.name, &old, &self.holder, &until)
+                    .await
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Waits (up to one lease length) for a lease another live process
+    /// holds; true once held.
+    async fn wait_for(&self) -> Result<bool, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.length + Duration::from_secs(1);
+        loop {
+            if self.hold().await? {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     async fn release(&self) {
@@ -253,7 +299,7 @@ pub async fn run_once(config: &Config) -> anyhow::Result<RunSummary> {
             &holder,
             Duration::from_secs(config.daemon.lease_secs),
         );
-        if !lease.hold().await? {
+        if !lease.wait_for().await? {
             tracing::warn!(
                 mailbox = lease.name,
                 "another servicedesk process is working on this mailbox; skipped"
@@ -516,5 +562,21 @@ async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_holders_on_this_machine_only() {
+        let me = holder_id();
+        assert!(!holder_is_dead(&me), "{me}");
+        let host = me.rsplitn(3, ':').nth(2).unwrap_or("host").to_string();
+        // Linux pids stay below 2^22.
+        assert!(holder_is_dead(&format!("{host}:4999999:0badcafe")));
+        assert!(!holder_is_dead("other-machine:4999999:0badcafe"));
+        assert!(!holder_is_dead("garbage"));
     }
 }

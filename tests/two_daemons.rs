@@ -76,9 +76,14 @@ async fn two_daemons_share_one_mailbox() {
     assert_eq!(sent.len(), 25, "every mail answered once, none twice");
     let mut answered: HashMap<String, usize> = HashMap::new();
     for s in &sent {
-        *answered.entry(s.in_reply_to.clone().unwrap_or_default()).or_default() += 1;
+        *answered
+            .entry(s.in_reply_to.clone().unwrap_or_default())
+            .or_default() += 1;
     }
-    let tickets = store.tickets(&TicketFilter::default()).await.expect("tickets");
+    let tickets = store
+        .tickets(&TicketFilter::default())
+        .await
+        .expect("tickets");
     assert_eq!(tickets.len(), 25);
     let mut on_tickets: HashMap<String, usize> = HashMap::new();
     for t in &tickets {

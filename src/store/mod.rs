@@ -843,6 +843,45 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Who holds the lease `name`, if anyone.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn lease_holder(&self, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT holder FROM leases WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Takes the lease from `old` (a holder known to be dead); false when
+    /// someone else changed it in the meantime.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        old: &str,
+        holder: &str,
+        until: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE leases SET holder = $3, expires_at = $4 WHERE name = $1 AND holder = $2",
+        )
+        .bind(name)
+        .bind(old)
+        .bind(holder)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Gives a lease up, so another process need not wait for it to run out.
     ///
     /// # Errors
