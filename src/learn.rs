@@ -23,36 +23,23 @@ pub struct Labelled {
     pub language: Language,
 }
 
+/// The number at the end of a file's name: `nl-0005.eml` → 5.
+fn file_number(path: &Path) -> Option<u64> {
+    let stem = path.file_stem()?.to_string_lossy();
+    let start = stem.len() - stem.chars().rev().take_while(char::is_ascii_digit).count();
+    stem[start..].parse().ok()
+}
+
 /// True for the held-out part: files whose number is a multiple of five
 /// (`nl-0005.eml`, `fr-0010.eml`, …). They are never trained or tuned on.
 pub fn is_holdout(path: &Path) -> bool {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_default();
-    let digits: String = stem
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let digits: String = digits.chars().rev().collect();
-    digits.parse::<u64>().is_ok_and(|n| n % 5 == 0)
+    file_number(path).is_some_and(|n| n % 5 == 0)
 }
 
 /// True for the validation part used while tuning: files whose number is
 /// one more than a multiple of five. Never the held-out part.
 pub fn is_validation(path: &Path) -> bool {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_default();
-    let digits: String = stem
-        .chars()
-        .rev()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let digits: String = digits.chars().rev().collect();
-    digits.parse::<u64>().is_ok_and(|n| n % 5 == 1)
+    file_number(path).is_some_and(|n| n % 5 == 1)
 }
 
 /// Reads a labels CSV (`file,category,chargeable_reason,language`); files

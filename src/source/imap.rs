@@ -363,17 +363,12 @@ impl ImapSource {
             return Ok(Vec::new());
         }
         // Sizes first, so one round trip never holds more than BATCH_BYTES of bodies.
-        let sizes: Vec<(u32, u64)> = timed(&server, "UID FETCH", async {
-            self.session
-                .uid_fetch(uid_set(&uids), "(UID RFC822.SIZE)")
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?
-        .iter()
-        .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
-        .collect();
+        let sizes: Vec<(u32, u64)> = self
+            .uid_fetch_all(&uids, "(UID RFC822.SIZE)")
+            .await?
+            .iter()
+            .filter_map(|f| Some((f.uid?, u64::from(f.size.unwrap_or(0)))))
+            .collect();
         // Too large to read whole: only the header is fetched.
         let (big, sizes): (Vec<UidSize>, Vec<UidSize>) = sizes
             .into_iter()
@@ -389,14 +384,7 @@ impl ImapSource {
         }
         let mut out = Vec::new();
         if !chosen.is_empty() {
-            let fetches = timed(&server, "UID FETCH", async {
-                self.session
-                    .uid_fetch(uid_set(&chosen), "(UID BODY.PEEK[])")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
+            let fetches = self.uid_fetch_all(&chosen, "(UID BODY.PEEK[])").await?;
             out.extend(fetches.iter().filter_map(|f| {
                 let uid = f.uid?;
                 Some(Fetched {
@@ -409,14 +397,7 @@ impl ImapSource {
         }
         if !big.is_empty() {
             let uids: Vec<u32> = big.iter().map(|(u, _)| *u).collect();
-            let fetches = timed(&server, "UID FETCH", async {
-                self.session
-                    .uid_fetch(uid_set(&uids), "(UID BODY.PEEK[HEADER])")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            })
-            .await?;
+            let fetches = self.uid_fetch_all(&uids, "(UID BODY.PEEK[HEADER])").await?;
             out.extend(fetches.iter().filter_map(|f| {
                 let uid = f.uid?;
                 let size = big.iter().find(|(u, _)| *u == uid).map(|(_, s)| *s)?;
@@ -430,6 +411,23 @@ impl ImapSource {
         }
         out.sort_by_key(|f| f.uid);
         Ok(out)
+    }
+
+    /// `UID FETCH` of these UIDs, all responses collected.
+    async fn uid_fetch_all(
+        &mut self,
+        uids: &[u32],
+        query: &str,
+    ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
+        let server = self.server();
+        timed(&server, "UID FETCH", async {
+            self.session
+                .uid_fetch(uid_set(uids), query)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
+        .await
     }
 
     /// Moves finished messages out of the mailbox: one command per folder.
