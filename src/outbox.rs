@@ -8,9 +8,11 @@
 //! never sends it again; only a crash in that instant can repeat one.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::StreamExt;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -163,6 +165,18 @@ fn smtp_transport(c: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Exe
     Ok(b.build())
 }
 
+/// Replies in flight at once.
+const SEND_CONCURRENCY: usize = 8;
+
+/// What became of one reply in a pass.
+enum Delivery {
+    Sent,
+    Retrying,
+    Failed,
+    /// Another sender holds it.
+    Taken,
+}
+
 /// What one pass over the due replies did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DrainReport {
@@ -218,74 +232,96 @@ impl Outbox {
             if due.is_empty() {
                 return Ok(report);
             }
-            for (i, entry) in due.iter().enumerate() {
-                let now = Utc::now();
-                let until =
-                    now + chrono::Duration::from_std(self.transport.claim()).unwrap_or_default();
-                if !self
-                    .store
-                    .claim_reply(entry.id, &store::stamp(now), &store::stamp(until))
-                    .await?
-                {
-                    // Another sender (a second daemon) has it.
-                    continue;
+            // Several replies in flight at once (over the transport's
+            // connection pool): one slow round trip no longer holds up the rest.
+            let unreachable = AtomicBool::new(false);
+            let unreachable = &unreachable;
+            let outcomes: Vec<Result<Delivery, StoreError>> = futures::stream::iter(due)
+                .map(|entry| async move { self.deliver(&entry, unreachable).await })
+                .buffer_unordered(SEND_CONCURRENCY)
+                .collect()
+                .await;
+            for outcome in outcomes {
+                match outcome? {
+                    Delivery::Sent => report.sent += 1,
+                    Delivery::Retrying => report.retrying += 1,
+                    Delivery::Failed => report.failed += 1,
+                    Delivery::Taken => {}
                 }
-                match self.transport.send(entry).await {
-                    Ok(()) => {
-                        self.store.mark_sent(entry.id).await?;
-                        report.sent += 1;
-                        tracing::info!(
-                            id = entry.id,
-                            ticket = entry.ticket.as_deref().unwrap_or(""),
-                            notice = entry.notice,
-                            to = entry.recipient,
-                            "reply sent"
-                        );
-                    }
-                    Err(SendError::Permanent(e)) => {
-                        self.store.mark_attempt(entry.id, &e, None).await?;
-                        report.failed += 1;
-                        tracing::warn!(
-                            id = entry.id,
-                            to = entry.recipient,
-                            error = e,
-                            "reply refused; marked failed"
-                        );
-                    }
-                    Err(SendError::Transient(e)) => {
-                        self.record_retry(entry, &e, &mut report).await?;
-                    }
-                    Err(SendError::Unreachable(e)) => {
-                        // Every other reply of this pass would fail the same way.
-                        for other in &due[i..] {
-                            self.record_retry(other, &e, &mut report).await?;
-                        }
-                        report.unreachable = true;
-                        return Ok(report);
-                    }
-                }
+            }
+            if unreachable.load(Ordering::Relaxed) {
+                report.unreachable = true;
+                return Ok(report);
             }
         }
     }
 
-    async fn record_retry(
+    /// Claims, sends and records one reply.
+    async fn deliver(
         &self,
         entry: &OutboxEntry,
-        error: &str,
-        report: &mut DrainReport,
-    ) -> Result<(), StoreError> {
+        unreachable: &AtomicBool,
+    ) -> Result<Delivery, StoreError> {
+        if let Some(e) = unreachable
+            .load(Ordering::Relaxed)
+            .then_some("mail server unreachable")
+        {
+            // Every other reply of this pass would fail the same way.
+            return self.record_retry(entry, e).await;
+        }
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(self.transport.claim()).unwrap_or_default();
+        if !self
+            .store
+            .claim_reply(entry.id, &store::stamp(now), &store::stamp(until))
+            .await?
+        {
+            // Another sender (a second daemon) has it.
+            return Ok(Delivery::Taken);
+        }
+        match self.transport.send(entry).await {
+            Ok(()) => {
+                self.store.mark_sent(entry.id).await?;
+                tracing::info!(
+                    id = entry.id,
+                    ticket = entry.ticket.as_deref().unwrap_or(""),
+                    notice = entry.notice,
+                    to = entry.recipient,
+                    "reply sent"
+                );
+                Ok(Delivery::Sent)
+            }
+            Err(SendError::Permanent(e)) => {
+                self.store.mark_attempt(entry.id, &e, None).await?;
+                tracing::warn!(
+                    id = entry.id,
+                    to = entry.recipient,
+                    error = e,
+                    "reply refused; marked failed"
+                );
+                Ok(Delivery::Failed)
+            }
+            Err(SendError::Transient(e)) => self.record_retry(entry, &e).await,
+            Err(SendError::Unreachable(e)) => {
+                unreachable.store(true, Ordering::Relaxed);
+                self.record_retry(entry, &e).await
+            }
+        }
+    }
+
+    async fn record_retry(&self, entry: &OutboxEntry, error: &str) -> Result<Delivery, StoreError> {
         let attempts = u32::try_from(entry.attempts)
             .unwrap_or(u32::MAX)
             .saturating_add(1);
         if attempts >= self.policy.max_attempts {
             self.store.mark_attempt(entry.id, error, None).await?;
-            report.failed += 1;
             tracing::warn!(
                 id = entry.id,
                 attempts,
                 error,
                 "reply out of attempts; marked failed"
             );
+            Ok(Delivery::Failed)
         } else {
             let delay = backoff(&self.policy, attempts);
             let next =
@@ -293,9 +329,8 @@ impl Outbox {
             self.store
                 .mark_attempt(entry.id, error, Some(&next))
                 .await?;
-            report.retrying += 1;
+            Ok(Delivery::Retrying)
         }
-        Ok(())
     }
 
     /// How long until the next pending reply is due (`None`: nothing pending).

@@ -3,7 +3,7 @@
 //! last run finishes. Every message must end on exactly one ticket, the
 //! inbox empty, every message in Processed, and every ticket answered — a
 //! reply may repeat only when the kill fell between the server's `250` and
-//! its recording, and those are counted and must stay rare.
+//! its recording, so at most the replies in flight at the kill.
 
 mod support;
 
@@ -167,9 +167,11 @@ async fn kill_nine_loses_nothing_and_doubles_nothing() {
     }
     let repeats: usize = replies.values().map(|c| c - 1).sum();
     println!("{kills} kills, {} replies, {repeats} repeated", sent.len());
+    // Up to eight replies are in flight at once (the outbox's concurrency);
+    // a kill can catch each of them between its 250 and its recording.
     assert!(
-        repeats <= kills,
-        "{repeats} repeated replies after {kills} kills: more than one per kill"
+        repeats <= kills * 8,
+        "{repeats} repeated replies after {kills} kills: more than the replies in flight"
     );
     assert_eq!(store.pending_replies().await.expect("pending"), 0);
 }

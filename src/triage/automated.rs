@@ -76,11 +76,22 @@ const ROBOT_LOCAL_PARTS: &[&str] = &[
 static AUTO_SUBJECT: LazyLock<Regex> = LazyLock::new(|| {
     super::text::folded_regex(
         r"(?ix)^\s*(
-            afwezigheidsmelding | afwezigheidsbericht | afwezig\s*(:|tot\b|van\b|$) | automatisch\s+antwoord | automatisch\s+bericht | niet\s+aanwezig | vakantie(melding)?\s*:
-          | out\s+of\s+(the\s+)?office | automatic\s+reply | auto(matic)?[-\s]?reply | autoreply | away\s+from\s+(the\s+)?office | on\s+leave\s*:
-          | absen(ce|t)\s*(:|$|du\s+bureau|notice|message) | réponse\s+automatique | message\s+d'absence | r[ée]ponse\s+auto | en\s+cong[ée]
-          | abwesenheitsnotiz | abwesenheitsmeldung | abwesenheitsnachricht | abwesend\s*(:|bis\b|$) | automatische\s+antwort | autom\.\s+antwort | außer\s+haus | nicht\s+im\s+büro | urlaubsmeldung
-          | undeliverable | undelivered\s+mail | delivery\s+status\s+notification | mail\s+delivery\s+(failed|failure|subsystem) | returned\s+mail | non\s+remis | unzustellbar | onbestelbaar
+            # Words only robots put first in a subject.
+            afwezigheidsmelding | afwezigheidsbericht | abwesenheitsnotiz | abwesenheitsmeldung
+          | abwesenheitsnachricht | urlaubsmeldung | message\s+d'absence | autoreply
+            # Phrases a person may also write (a complaint titled Automatische
+            # Antworten): only as a label, followed by a colon, a dash, until
+            # and the like, or nothing.
+          | (automatisch\s+(antwoord|bericht) | automatische\s+antwort | autom\.\s+antwort
+            | automatic\s+reply | auto(matic)?[-\s]?reply | réponse\s+automatique | réponse\s+auto
+            | out\s+of\s+(the\s+)?office(\s+(auto)?reply)? | away\s+from\s+(the\s+)?office
+            | absen(ce|t) | abwesend | afwezig | niet\s+aanwezig | vakantie(melding)? | on\s+leave
+            | en\s+congé | außer\s+haus | nicht\s+im\s+büro)
+            \s*(:|-|$|\s+(tot|until|till|jusqu|bis|du\s+bureau|notice|message)\b)
+            # Bounces.
+          | undeliverable | undelivered\s+mail | delivery\s+status\s+notification
+          | mail\s+delivery\s+(failed|failure|subsystem) | returned\s+mail | non\s+remis
+          | unzustellbar | onbestelbaar
         )",
     )
     .expect("valid auto-reply subject regex")
