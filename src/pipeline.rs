@@ -417,63 +417,48 @@ impl Pipeline {
             }
             Decision::Unregistered {
                 sender,
-                silence: Some(silence),
-                ..
-            } => {
-                tracing::debug!(sender, reason = silence.describe(), "no explanation sent");
-                let detail = format!(
-                    "not a registered reference person; no reply: {}",
-                    silence.describe()
-                );
-                tx.record_intake(&intake(
-                    raw,
-                    mail,
-                    &from,
-                    Outcome::Unregistered,
-                    None,
-                    &detail,
-                ))
-                .await?;
-                Processed {
-                    disposition: Disposition::Processed,
-                    outcome: Outcome::Unregistered,
-                    ticket: None,
-                    replied: false,
-                }
-            }
-            Decision::Unregistered {
-                sender,
                 sender_name,
                 language,
                 notice,
-                silence: None,
+                silence,
             } => {
-                let reply = self.render(&ReplyRequest {
-                    notice: *notice,
-                    language: *language,
-                    ticket: None,
-                    inbound: mail,
-                    recipient: sender,
-                    name: sender_name,
-                    customer: None,
-                    category: None,
-                    reason: None,
-                });
-                let (detail, replied) = match &reply {
-                    Ok(out) => {
-                        queue(&mut tx, None, *notice, out).await?;
+                let (detail, replied) = match silence {
+                    Some(silence) => {
+                        tracing::debug!(sender, reason = silence.describe(), "no explanation sent");
                         (
                             format!(
-                                "not a registered reference person; {} reply queued ({language})",
-                                notice.as_str()
+                                "not a registered reference person; no reply: {}",
+                                silence.describe()
                             ),
-                            true,
+                            false,
                         )
                     }
-                    Err(e) => (
-                        format!("not a registered reference person; no reply: {e}"),
-                        false,
-                    ),
+                    None => match self.render(&ReplyRequest {
+                        notice: *notice,
+                        language: *language,
+                        ticket: None,
+                        inbound: mail,
+                        recipient: sender,
+                        name: sender_name,
+                        customer: None,
+                        category: None,
+                        reason: None,
+                    }) {
+                        Ok(out) => {
+                            queue(&mut tx, None, *notice, &out).await?;
+                            (
+                                format!(
+                                    "not a registered reference person; {} reply queued ({language})",
+                                    notice.as_str()
+                                ),
+                                true,
+                            )
+                        }
+                        Err(e) => (
+                            format!("not a registered reference person; no reply: {e}"),
+                            false,
+                        ),
+                    },
                 };
                 tx.record_intake(&intake(
                     raw,
