@@ -372,17 +372,8 @@ impl Pipeline {
             }
             Decision::Followup(f) => {
                 let ticket_id = tx.apply_followup(f).await?;
-                tx.add_message(
-                    ticket_id,
-                    &ThreadMessage {
-                        direction: "in",
-                        message_id: &mail.message_id,
-                        from: &from,
-                        subject: &mail.subject,
-                        body: &mail.text,
-                    },
-                )
-                .await?;
+                tx.add_message(ticket_id, &received(mail, &from, "in"))
+                    .await?;
                 let mut detail = format!("follow-up on {} (by {})", f.ticket, f.matched_by);
                 if let Some(s) = f.set_status {
                     detail.push_str(&format!("; status {}", s.as_str()));
@@ -478,17 +469,8 @@ impl Pipeline {
             }
             Decision::Ticket(t) => {
                 let (ticket_id, number) = tx.insert_ticket(t, &mail.subject).await?;
-                tx.add_message(
-                    ticket_id,
-                    &ThreadMessage {
-                        direction: "in",
-                        message_id: &mail.message_id,
-                        from: &from,
-                        subject: &mail.subject,
-                        body: &mail.text,
-                    },
-                )
-                .await?;
+                tx.add_message(ticket_id, &received(mail, &from, "in"))
+                    .await?;
                 if let Some(reason) = &t.attention {
                     if !t.send_notice {
                         tx.flag_address(&t.sender, "loop_breaker", reason).await?;
@@ -582,17 +564,7 @@ impl Pipeline {
         if let Some(t) = &ticket {
             if let Some(id) = tx.ticket_id(&t.number).await? {
                 let from = sender_of(mail);
-                tx.add_message(
-                    id,
-                    &ThreadMessage {
-                        direction: "bounce",
-                        message_id: &mail.message_id,
-                        from: &from,
-                        subject: &mail.subject,
-                        body: &mail.text,
-                    },
-                )
-                .await?;
+                tx.add_message(id, &received(mail, &from, "bounce")).await?;
             }
         }
         Ok(ticket)
@@ -615,6 +587,17 @@ async fn queue(
         raw: &out.raw,
     })
     .await
+}
+
+/// A message the desk received, as it joins a ticket's thread.
+fn received<'a>(mail: &'a InboundMail, from: &'a str, direction: &'a str) -> ThreadMessage<'a> {
+    ThreadMessage {
+        direction,
+        message_id: &mail.message_id,
+        from,
+        subject: &mail.subject,
+        body: &mail.text,
+    }
 }
 
 fn sender_of(mail: &InboundMail) -> String {
