@@ -15,13 +15,13 @@
 #   scripts/mailservers.sh status DIR         print ports.env and what runs
 #
 # Ports: env IMAP_PORT (plain IMAP + STARTTLS), IMAPS_PORT (implicit TLS),
-# SMTP_PORT.  Unset or 0 means: reuse DIR/ports.env if it exists, else pick
+# SMTP_PORT (plain SMTP + STARTTLS), SMTPS_PORT (implicit TLS).  Unset or 0 means: reuse DIR/ports.env if it exists, else pick
 # free ports on 127.0.0.1.  The ports used are written to DIR/ports.env.
 # DOVECOT_IMAP_CAPABILITY at `start`: the capabilities Dovecot announces after
 # login (e.g. without MOVE and IDLE, to test the fallbacks).
 #
 # Layout of DIR:
-#   ports.env              IMAP_PORT=.. IMAPS_PORT=.. SMTP_PORT=..
+#   ports.env              IMAP_PORT=.. IMAPS_PORT=.. SMTP_PORT=.. SMTPS_PORT=..
 #   tls/ca.pem             throw-away CA that clients must trust
 #   tls/cert.pem key.pem   server certificate (CA:FALSE, SAN IP:127.0.0.1,
 #                          DNS:localhost), used by Dovecot and the SMTP sink
@@ -133,11 +133,11 @@ dovecot_pid() { read_pidfile "$(base_dir_for "$DIR")/master.pid"; }
 smtp_pid() { read_pidfile "$DIR/smtp.pid"; }
 
 pick_free_ports() {
-  # Three distinct free ports, chosen by the kernel while all are held open.
+  # Four distinct free ports, chosen by the kernel while all are held open.
   "$PY" - <<'EOF'
 import socket
 socks = []
-for _ in range(3):
+for _ in range(4):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -149,47 +149,43 @@ EOF
 
 valid_port() { [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )); }
 
-# Sets IMAP_PORT IMAPS_PORT SMTP_PORT; AUTO_PORTS=1 when freshly picked.
+PORT_NAMES=(IMAP_PORT IMAPS_PORT SMTP_PORT SMTPS_PORT)
+
+# Sets IMAP_PORT IMAPS_PORT SMTP_PORT SMTPS_PORT; AUTO_PORTS=1 when freshly picked.
+# Each comes from the environment, else DIR/ports.env, else a free port.
 resolve_ports() {
-  local env_imap="${IMAP_PORT:-0}" env_imaps="${IMAPS_PORT:-0}" env_smtp="${SMTP_PORT:-0}"
-  local f_imap=0 f_imaps=0 f_smtp=0
-  if [[ -f "$DIR/ports.env" ]]; then
-    f_imap="$(sed -n 's/^IMAP_PORT=//p' "$DIR/ports.env")"
-    f_imaps="$(sed -n 's/^IMAPS_PORT=//p' "$DIR/ports.env")"
-    f_smtp="$(sed -n 's/^SMTP_PORT=//p' "$DIR/ports.env")"
-  fi
-  local free=(0 0 0)
+  local name value from_file free=() i=0 need=0 seen=" "
+  for name in "${PORT_NAMES[@]}"; do
+    value="${!name:-0}"
+    from_file=0
+    [[ -f "$DIR/ports.env" ]] && from_file="$(sed -n "s/^$name=//p" "$DIR/ports.env")"
+    valid_port "$value" || value="$from_file"
+    valid_port "$value" || need=1
+    printf -v "$name" '%s' "$value"
+  done
   AUTO_PORTS=0
-  if ! { valid_port "$env_imap" || valid_port "$f_imap"; } \
-      || ! { valid_port "$env_imaps" || valid_port "$f_imaps"; } \
-      || ! { valid_port "$env_smtp" || valid_port "$f_smtp"; }; then
+  if (( need )); then
     read -r -a free <<< "$(pick_free_ports)"
     AUTO_PORTS=1
   fi
-  if valid_port "$env_imap"; then IMAP_PORT=$env_imap
-  elif valid_port "$f_imap"; then IMAP_PORT=$f_imap
-  else IMAP_PORT=${free[0]}; fi
-  if valid_port "$env_imaps"; then IMAPS_PORT=$env_imaps
-  elif valid_port "$f_imaps"; then IMAPS_PORT=$f_imaps
-  else IMAPS_PORT=${free[1]}; fi
-  if valid_port "$env_smtp"; then SMTP_PORT=$env_smtp
-  elif valid_port "$f_smtp"; then SMTP_PORT=$f_smtp
-  else SMTP_PORT=${free[2]}; fi
-  if [[ $IMAP_PORT == "$IMAPS_PORT" || $IMAP_PORT == "$SMTP_PORT" || $IMAPS_PORT == "$SMTP_PORT" ]]; then
-    die "ports must differ: IMAP_PORT=$IMAP_PORT IMAPS_PORT=$IMAPS_PORT SMTP_PORT=$SMTP_PORT"
-  fi
+  for name in "${PORT_NAMES[@]}"; do
+    valid_port "${!name}" || printf -v "$name" '%s' "${free[$i]}"
+    i=$((i + 1))
+    [[ "$seen" == *" ${!name} "* ]] && die "ports must differ: $(for n in "${PORT_NAMES[@]}"; do printf '%s=%s ' "$n" "${!n}"; done)"
+    seen+="${!name} "
+  done
   local tmp="$DIR/ports.env.tmp"
-  printf 'IMAP_PORT=%s\nIMAPS_PORT=%s\nSMTP_PORT=%s\n' "$IMAP_PORT" "$IMAPS_PORT" "$SMTP_PORT" > "$tmp"
+  for name in "${PORT_NAMES[@]}"; do printf '%s=%s\n' "$name" "${!name}"; done > "$tmp"
   mv -f "$tmp" "$DIR/ports.env"
 }
 
 load_ports() {
   [[ -f "$DIR/ports.env" ]] || die "$DIR/ports.env missing: run '$0 start $DIR' first"
-  IMAP_PORT="$(sed -n 's/^IMAP_PORT=//p' "$DIR/ports.env")"
-  IMAPS_PORT="$(sed -n 's/^IMAPS_PORT=//p' "$DIR/ports.env")"
-  SMTP_PORT="$(sed -n 's/^SMTP_PORT=//p' "$DIR/ports.env")"
-  valid_port "$IMAP_PORT" && valid_port "$IMAPS_PORT" && valid_port "$SMTP_PORT" \
-    || die "bad $DIR/ports.env"
+  local name
+  for name in "${PORT_NAMES[@]}"; do
+    printf -v "$name" '%s' "$(sed -n "s/^$name=//p" "$DIR/ports.env")"
+    valid_port "${!name}" || die "bad $DIR/ports.env (no $name)"
+  done
 }
 
 # wait_ready [--pidfile FILE]... [--alive PID]... PORT...
@@ -406,7 +402,7 @@ start_smtp() {
   local pid; pid="$(smtp_pid)"
   if pid_alive "$pid" && pid_matches "$pid" "$(smtp_needle)"; then
     log "smtp sink already running in $DIR (pid $pid)"
-    SMTP_READY=("$SMTP_PORT")
+    SMTP_READY=("$SMTP_PORT" "$SMTPS_PORT")
     return 0
   fi
   make_tls
@@ -415,12 +411,12 @@ start_smtp() {
   # setsid + no inherited stdio: the caller (a test harness reading our output
   # through a pipe) must not wait for the background server.
   setsid "$PY" "$SCRIPT_DIR/smtp_sink.py" \
-    --host 127.0.0.1 --port "$SMTP_PORT" --outdir "$DIR/smtp-out" \
+    --host 127.0.0.1 --port "$SMTP_PORT" --tls-port "$SMTPS_PORT" --outdir "$DIR/smtp-out" \
     --cert "$DIR/tls/cert.pem" --key "$DIR/tls/key.pem" \
     --pidfile "$DIR/smtp.pid" </dev/null >>"$DIR/smtp.log" 2>&1 &
   local launched=$!
   echo "$launched" > "$DIR/smtp.launch.pid"
-  SMTP_READY=(--pidfile "$DIR/smtp.pid" --alive "$launched" "$SMTP_PORT")
+  SMTP_READY=(--pidfile "$DIR/smtp.pid" --alive "$launched" "$SMTP_PORT" "$SMTPS_PORT")
 }
 
 # Wait for the process to exit after SIGTERM; SIGKILL after a timeout.
@@ -531,7 +527,7 @@ cmd_start() {
   for attempt in 1 2 3; do
     resolve_ports
     if start_imap && start_smtp && await_or_fail "${IMAP_READY[@]}" "${SMTP_READY[@]}"; then
-      log "started in $DIR: IMAP 127.0.0.1:$IMAP_PORT (STARTTLS), IMAPS :$IMAPS_PORT, SMTP :$SMTP_PORT"
+      log "started in $DIR: IMAP 127.0.0.1:$IMAP_PORT (STARTTLS), IMAPS :$IMAPS_PORT, SMTP :$SMTP_PORT (STARTTLS), SMTPS :$SMTPS_PORT"
       return 0
     fi
     stop_smtp || true

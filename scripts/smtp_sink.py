@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """SMTP capture server for servicedesk's tests (aiosmtpd, Debian python3-aiosmtpd).
 
-Listens on 127.0.0.1:PORT, offers STARTTLS (when --cert/--key are given), accepts
+Listens on 127.0.0.1:PORT, offers STARTTLS (when --cert/--key are given; and
+with --tls-port, also listens there with implicit TLS), accepts
 any AUTH PLAIN/LOGIN credentials (also without TLS) or no AUTH at all, and
 SMTPUTF8.  Every accepted message is saved in OUTDIR as
 
@@ -99,7 +100,8 @@ class CaptureHandler:
             "mail_options": [_text(o) for o in envelope.mail_options],
             "rcpt_options": [_text(o) for o in envelope.rcpt_options],
             "auth_login": _text(getattr(session, "auth_data", None)),
-            "tls": getattr(session, "ssl", None) is not None,
+            "tls": getattr(session, "ssl", None) is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
         }
         content = envelope.original_content
         if content is None:
@@ -116,6 +118,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls-port", type=int, help="also listen here with implicit TLS (needs --cert/--key)")
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--cert")
     parser.add_argument("--key")
@@ -143,13 +146,14 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
-    def factory():
+    def factory(implicit=False):
         return SMTP(
             handler,
             hostname=args.hostname,
             enable_SMTPUTF8=True,
             decode_data=False,
-            tls_context=tls_context,
+            # No STARTTLS offered inside implicit TLS.
+            tls_context=None if implicit else tls_context,
             require_starttls=False,
             auth_required=False,
             auth_require_tls=False,
@@ -157,8 +161,19 @@ def main():
             loop=loop,
         )
 
-    server = loop.run_until_complete(loop.create_server(factory, host=args.host, port=args.port))
+    servers = [loop.run_until_complete(loop.create_server(factory, host=args.host, port=args.port))]
     log.info("listening on %s:%d, saving to %s", args.host, args.port, handler.outdir)
+    if args.tls_port:
+        if tls_context is None:
+            parser.error("--tls-port needs --cert and --key")
+        servers.append(
+            loop.run_until_complete(
+                loop.create_server(
+                    lambda: factory(implicit=True), host=args.host, port=args.tls_port, ssl=tls_context
+                )
+            )
+        )
+        log.info("listening on %s:%d with implicit TLS", args.host, args.tls_port)
 
     if args.pidfile:
         tmp = args.pidfile + ".tmp"
@@ -172,8 +187,9 @@ def main():
     try:
         loop.run_until_complete(stop.wait())
         log.info("stopping")
-        server.close()
-        loop.run_until_complete(server.wait_closed())
+        for server in servers:
+            server.close()
+            loop.run_until_complete(server.wait_closed())
         # Drop the sessions still open (their clients see the connection close).
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         for task in pending:

@@ -40,6 +40,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod registry;
 pub mod reply;
+pub mod smtp;
 pub mod source;
 pub mod store;
 pub mod tls;

@@ -14,20 +14,15 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::StreamExt;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::{Config, OutboxConfig, SmtpConfig, TlsMode};
+use crate::config::{Config, OutboxConfig};
+use crate::smtp::{Failure as SendError, SmtpSender};
 use crate::store::{self, OutboxEntry, Store, StoreError};
 
 /// How replies leave the building.
 pub enum Transport {
-    Smtp {
-        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
-        /// The per-command timeout, which bounds how long one send can take.
-        timeout: Duration,
-    },
+    Smtp(SmtpSender),
     /// Writes `<uuid>.eml` files into a folder (demo, dry runs).
     File(AsyncFileTransport<Tokio1Executor>),
 }
@@ -35,21 +30,10 @@ pub enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Transport::Smtp { .. } => f.write_str("Transport::Smtp"),
+            Transport::Smtp(s) => write!(f, "Transport::Smtp({s:?})"),
             Transport::File(_) => f.write_str("Transport::File"),
         }
     }
-}
-
-/// Why one send failed.
-#[derive(Debug)]
-enum SendError {
-    /// The server answered 5xx: this reply will never be accepted as it is.
-    Permanent(String),
-    /// The server answered 4xx: try this reply again later.
-    Transient(String),
-    /// The server could not be reached or the link broke: try all later.
-    Unreachable(String),
 }
 
 impl Transport {
@@ -61,10 +45,7 @@ impl Transport {
     /// SMTP TLS settings are unusable.
     pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
         if let Some(smtp) = &config.smtp {
-            return Ok(Transport::Smtp {
-                transport: Box::new(smtp_transport(smtp)?),
-                timeout: Duration::from_secs(smtp.timeout_secs),
-            });
+            return Ok(Transport::Smtp(SmtpSender::new(smtp, SEND_CONCURRENCY)?));
         }
         if let Some(files) = &config.file_transport {
             std::fs::create_dir_all(&files.dir).map_err(|e| {
@@ -89,19 +70,7 @@ impl Transport {
         )
         .map_err(|e| SendError::Permanent(e.to_string()))?;
         match self {
-            Transport::Smtp { transport: t, .. } => t
-                .send_raw(&envelope, &entry.raw)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    if e.is_permanent() {
-                        SendError::Permanent(e.to_string())
-                    } else if e.is_transient() {
-                        SendError::Transient(e.to_string())
-                    } else {
-                        SendError::Unreachable(format!("{e}{}", source_chain(&e)))
-                    }
-                }),
+            Transport::Smtp(s) => s.send(&envelope, &entry.raw).await,
             Transport::File(t) => t
                 .send_raw(&envelope, &entry.raw)
                 .await
@@ -117,52 +86,10 @@ impl Transport {
     /// sender takes the reply over once this has passed.
     fn claim(&self) -> Duration {
         match self {
-            Transport::Smtp { timeout, .. } => *timeout * 2 + Duration::from_secs(30),
+            Transport::Smtp(s) => s.budget() * 2 + Duration::from_secs(30),
             Transport::File(_) => Duration::from_secs(30),
         }
     }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = String::new();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-fn smtp_transport(c: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let params = || -> anyhow::Result<TlsParameters> {
-        let mut b = TlsParameters::builder(c.host.clone());
-        if let Some(ca) = &c.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| anyhow::anyhow!("[smtp] ca_file {}: {e}", ca.display()))?;
-            b = b.add_root_certificate(
-                Certificate::from_pem(&pem)
-                    .map_err(|e| anyhow::anyhow!("[smtp] ca_file {}: {e}", ca.display()))?,
-            );
-        }
-        Ok(b.build_rustls()?)
-    };
-    let tls = match c.tls {
-        TlsMode::Implicit => Tls::Wrapper(params()?),
-        TlsMode::Starttls => Tls::Required(params()?),
-        TlsMode::None => Tls::None,
-    };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(c.host.clone())
-        .port(c.port)
-        .tls(tls)
-        .timeout(Some(Duration::from_secs(c.timeout_secs)));
-    if let Some((user, password)) = &c.credentials {
-        b = b.credentials(Credentials::new(
-            user.clone(),
-            password.expose().to_string(),
-        ));
-    }
-    Ok(b.build())
 }
 
 /// Replies in flight at once.

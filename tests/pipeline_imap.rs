@@ -555,6 +555,16 @@ async fn redelivery_is_a_duplicate_postgres() {
 /// STARTTLS on the plain IMAP port and for SMTP, both trusting the test CA.
 #[tokio::test]
 async fn starttls_for_imap_and_smtp() {
+    tls_round_trip(Tls::Starttls, Tls::Starttls).await;
+}
+
+/// SMTP with implicit TLS (port 465 style), trusting the test CA.
+#[tokio::test]
+async fn implicit_tls_for_smtp() {
+    tls_round_trip(Tls::Implicit, Tls::Implicit).await;
+}
+
+async fn tls_round_trip(imap_tls: Tls, smtp_tls: Tls) {
     let servers = MailServers::start();
     let db = Db::sqlite(servers.dir());
     let store = db.store().await;
@@ -563,12 +573,12 @@ async fn starttls_for_imap_and_smtp() {
         &servers,
         &db,
         &Options {
-            imap_tls: Tls::Starttls,
-            smtp_tls: Tls::Starttls,
+            imap_tls,
+            smtp_tls,
             ..Options::default()
         },
     );
-    let id = "starttls-1@delinde.example";
+    let id = "tls-1@delinde.example";
     servers.append("INBOX", &support::simple_incident(id)).await;
     let summary = run_once(&config).await;
     assert_eq!(summary.processed, 1, "{summary:?}");

@@ -42,6 +42,8 @@ pub struct MailServers {
     pub imap_port: u16,
     pub imaps_port: u16,
     pub smtp_port: u16,
+    /// SMTP with implicit TLS (submissions style).
+    pub smtps_port: u16,
 }
 
 impl MailServers {
@@ -63,6 +65,7 @@ impl MailServers {
             .env_remove("IMAP_PORT")
             .env_remove("IMAPS_PORT")
             .env_remove("SMTP_PORT")
+            .env_remove("SMTPS_PORT")
             .env_remove("DOVECOT_IMAP_CAPABILITY");
         if let Some(caps) = capability {
             cmd.env("DOVECOT_IMAP_CAPABILITY", caps);
@@ -98,6 +101,7 @@ impl MailServers {
             imap_port: port("IMAP_PORT"),
             imaps_port: port("IMAPS_PORT"),
             smtp_port: port("SMTP_PORT"),
+            smtps_port: port("SMTPS_PORT"),
             dir,
         }
     }
@@ -543,10 +547,10 @@ pub fn config_text(servers: &MailServers, db: &Db, o: &Options) -> String {
         Tls::Starttls => (servers.imap_port, "starttls"),
         Tls::None => (servers.imap_port, "none"),
     };
-    let smtp_tls = match o.smtp_tls {
-        Tls::Implicit => "implicit",
-        Tls::Starttls => "starttls",
-        Tls::None => "none",
+    let (smtp_port, smtp_tls) = match o.smtp_tls {
+        Tls::Implicit => (servers.smtps_port, "implicit"),
+        Tls::Starttls => (servers.smtp_port, "starttls"),
+        Tls::None => (servers.smtp_port, "none"),
     };
     let smtp_ca = if o.smtp_tls == Tls::None {
         String::new()
@@ -589,7 +593,6 @@ poll_interval_secs = {poll}
         db = toml_str(db.url()),
         password = toml_str(&o.imap_password),
         mailbox = toml_str(&o.mailbox),
-        smtp_port = servers.smtp_port,
         retry = o.retry_base_secs,
         wait = o.once_wait_secs,
         poll = o.poll_interval_secs,
