@@ -25,6 +25,8 @@
 #   BENCH_TICKET_PREFIX      [support] ticket_prefix (default BN, see below)
 #   BENCH_LATENCY_ROUNDS     mails in the latency test (default 30)
 #   BENCH_KEEP=1             keep the work directory
+#   BENCH_PERF=1             record each `run --once` with `perf record` into
+#                            the work directory (kept), for `perf report -i`
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -229,7 +231,12 @@ bench_backend() { # bench_backend NAME N DB_URL
 
   local timefile="$WORK/$tag.time" log="$WORK/$tag.stderr" t0 t1 rc=0
   t0="$(now)"
-  /usr/bin/time -v -o "$timefile" "$BIN" --config "$conf" run --once 2>"$log" || rc=$?
+  local wrap=()
+  if [[ "${BENCH_PERF:-0}" == 1 ]]; then
+    wrap=(perf record -q -F 999 -g -o "$WORK/$tag.perf.data" --)
+    BENCH_KEEP=1
+  fi
+  /usr/bin/time -v -o "$timefile" "${wrap[@]}" "$BIN" --config "$conf" run --once 2>"$log" || rc=$?
   t1="$(now)"
   if [[ $rc != 0 ]]; then
     show_tail "$log"
