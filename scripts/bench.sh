@@ -26,7 +26,8 @@
 #   BENCH_LATENCY_ROUNDS     mails in the latency test (default 30)
 #   BENCH_KEEP=1             keep the work directory
 #   BENCH_PERF=1             record each `run --once` with `perf record` into
-#                            the work directory (kept), for `perf report -i`
+#                            the work directory (kept), for `perf report -i`;
+#                            BENCH_PERF=all records the whole machine meanwhile
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -232,10 +233,11 @@ bench_backend() { # bench_backend NAME N DB_URL
   local timefile="$WORK/$tag.time" log="$WORK/$tag.stderr" t0 t1 rc=0
   t0="$(now)"
   local wrap=()
-  if [[ "${BENCH_PERF:-0}" == 1 ]]; then
-    wrap=(perf record -q -F 999 -g -o "$WORK/$tag.perf.data" --)
-    BENCH_KEEP=1
-  fi
+  case "${BENCH_PERF:-0}" in
+    1) wrap=(perf record -q -F 999 -g -o "$WORK/$tag.perf.data" --) ;;
+    all) wrap=(perf record -q -a -F 999 -g -o "$WORK/$tag.perf.data" --) ;;
+  esac
+  [[ ${#wrap[@]} -eq 0 ]] || BENCH_KEEP=1
   /usr/bin/time -v -o "$timefile" "${wrap[@]}" "$BIN" --config "$conf" run --once 2>"$log" || rc=$?
   t1="$(now)"
   if [[ $rc != 0 ]]; then

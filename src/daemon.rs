@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::config::{Config, ImapConfig};
-use crate::outbox::{Outbox, Transport};
-use crate::pipeline::{Disposition, Pipeline, RawMessage};
+use crate::outbox::{DrainReport, Outbox, Transport};
+use crate::pipeline::{Disposition, Pipeline, RawMessage, MESSAGES_PER_TRANSACTION};
 use crate::source::imap::{ImapError, ImapSource};
 use crate::source::maildir::MaildirSource;
 use crate::store::{Store, StoreError};
@@ -195,25 +195,31 @@ async fn drain_imap(
         let registry = shared.pipeline.store().registry().await?;
         let mut done = Vec::with_capacity(batch.len());
         let mut failure = None;
-        for msg in &batch {
-            let raw = RawMessage {
-                bytes: &msg.raw,
-                source: "imap",
-                source_key: Some(msg.key.clone()),
-                oversized: msg.oversized,
-            };
-            match shared.pipeline.process(&raw, &registry).await {
-                Ok(p) => {
-                    count(summary, p.disposition);
-                    if p.replied {
-                        shared.queued.notify_one();
-                    }
-                    done.push((msg.uid, p.disposition));
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+        for chunk in batch.chunks(MESSAGES_PER_TRANSACTION) {
+            let raws: Vec<RawMessage<'_>> = chunk
+                .iter()
+                .map(|msg| RawMessage {
+                    bytes: &msg.raw,
+                    source: "imap",
+                    source_key: Some(msg.key.clone()),
+                    oversized: msg.oversized,
+                })
+                .collect();
+            let mut processed = Vec::with_capacity(chunk.len());
+            let result = shared
+                .pipeline
+                .process_batch(&raws, &registry, &mut processed)
+                .await;
+            for (msg, p) in chunk.iter().zip(&processed) {
+                count(summary, p.disposition);
+                done.push((msg.uid, p.disposition));
+            }
+            if processed.iter().any(|p| p.replied) {
+                shared.queued.notify_one();
+            }
+            if let Err(e) = result {
+                failure = Some(e);
+                break;
             }
             if *stop.borrow() {
                 break;
@@ -250,19 +256,29 @@ async fn drain_maildir(
             return Ok(());
         }
         let registry = shared.pipeline.store().registry().await?;
-        for msg in &batch {
-            let raw = RawMessage {
-                bytes: &msg.raw,
-                source: "maildir",
-                source_key: Some(msg.key.clone()),
-                oversized: msg.oversized,
-            };
-            let p = shared.pipeline.process(&raw, &registry).await?;
-            count(summary, p.disposition);
-            if p.replied {
+        for chunk in batch.chunks(MESSAGES_PER_TRANSACTION) {
+            let raws: Vec<RawMessage<'_>> = chunk
+                .iter()
+                .map(|msg| RawMessage {
+                    bytes: &msg.raw,
+                    source: "maildir",
+                    source_key: Some(msg.key.clone()),
+                    oversized: msg.oversized,
+                })
+                .collect();
+            let mut processed = Vec::with_capacity(chunk.len());
+            let result = shared
+                .pipeline
+                .process_batch(&raws, &registry, &mut processed)
+                .await;
+            for (msg, p) in chunk.iter().zip(&processed) {
+                count(summary, p.disposition);
+                source.finish(&msg.path, p.disposition)?;
+            }
+            if processed.iter().any(|p| p.replied) {
                 shared.queued.notify_one();
             }
-            source.finish(&msg.path, p.disposition)?;
+            result?;
             if *stop.borrow() {
                 return Ok(());
             }
@@ -289,6 +305,21 @@ fn open_maildir(config: &Config) -> anyhow::Result<Option<MaildirSource>> {
 /// When a source or the database fails; what was committed stays committed.
 pub async fn run_once(config: &Config) -> anyhow::Result<RunSummary> {
     let shared = build(config).await?;
+    // Replies go out while the mailboxes are still being read.
+    let (sender_stop, sender_stopped) = watch::channel(false);
+    let sender = tokio::spawn(send_replies(shared.clone(), sender_stopped));
+    let result = read_all(config, &shared).await;
+    let _ = sender_stop.send(true);
+    let sent = sender.await.unwrap_or_default();
+    let mut summary = result?;
+    summary.replies_sent += sent.sent;
+    summary.replies_failed += sent.failed;
+    deliver_all(&shared, &mut summary).await?;
+    Ok(summary)
+}
+
+/// Processes all mail now in every configured source.
+async fn read_all(config: &Config, shared: &Arc<Shared>) -> anyhow::Result<RunSummary> {
     let (_tx, stop) = watch::channel(false);
     let mut summary = RunSummary::default();
     let holder = holder_id();
@@ -307,15 +338,14 @@ pub async fn run_once(config: &Config) -> anyhow::Result<RunSummary> {
             continue;
         }
         let mut source = ImapSource::connect(imap).await?;
-        let result = drain_imap(&shared, &mut source, &lease, &mut summary, &stop).await;
+        let result = drain_imap(shared, &mut source, &lease, &mut summary, &stop).await;
         source.logout().await;
         lease.release().await;
         result?;
     }
     if let Some(md) = open_maildir(config)? {
-        drain_maildir(&shared, &md, &mut summary, &stop).await?;
+        drain_maildir(shared, &md, &mut summary, &stop).await?;
     }
-    deliver_all(&shared, &mut summary).await?;
     Ok(summary)
 }
 
@@ -361,7 +391,9 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
     }
     {
         let (shared, stop) = (shared.clone(), stop.clone());
-        tasks.spawn(async move { send_replies(shared, stop).await });
+        tasks.spawn(async move {
+            send_replies(shared, stop).await;
+        });
     }
     tracing::info!(
         mailboxes = config.imap.len(),
@@ -517,12 +549,16 @@ async fn watch_maildir(shared: Arc<Shared>, source: MaildirSource, stop: watch::
     }
 }
 
-async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+/// Sends replies as they are queued until stopped; returns what it sent.
+async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> DrainReport {
     let mut unreachable = false;
     let mut store_failing = false;
+    let mut total = DrainReport::default();
     loop {
         let wait = match shared.outbox.drain().await {
             Ok(report) => {
+                total.sent += report.sent;
+                total.failed += report.failed;
                 if report.unreachable != unreachable {
                     if report.unreachable {
                         tracing::error!(
@@ -558,8 +594,11 @@ async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(wait) => {},
             _ = stopped(stop.clone()) => {
                 // Flush what is due right now, then stop.
-                let _ = shared.outbox.drain().await;
-                return;
+                if let Ok(report) = shared.outbox.drain().await {
+                    total.sent += report.sent;
+                    total.failed += report.failed;
+                }
+                return total;
             }
         }
     }

@@ -15,6 +15,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use lettre::address::Envelope;
 use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, OutboxConfig};
 use crate::smtp::{Failure as SendError, SmtpSender};
@@ -95,14 +96,22 @@ impl Transport {
 /// Replies in flight at once.
 const SEND_CONCURRENCY: usize = 8;
 
+/// Replies claimed at a time, when sending slots free up: the last of them
+/// starts after at most two sends' time, and a claim lasts twice the longest
+/// send (see [`Transport::claim`]).
+const CLAIM_BATCH: i64 = SEND_CONCURRENCY as i64;
+
 /// What became of one reply in a pass.
 enum Delivery {
     Sent,
     Retrying,
     Failed,
-    /// Another sender holds it.
-    Taken,
+    /// Accepted by the server, but the database did not take the record.
+    Unrecorded,
 }
+
+/// A reply the server accepted, and where to say whether that is recorded.
+type Accepted = (i64, oneshot::Sender<bool>);
 
 /// What one pass over the due replies did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -151,64 +160,96 @@ impl Outbox {
     ///
     /// # Errors
     ///
-    /// Only store failures; send failures are recorded on the entries.
+    /// Only store failures; send failures are recorded on the entries. A
+    /// reply whose outcome could not be recorded keeps its claim, so no
+    /// sender tries it again before the claim runs out.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
-        let mut report = DrainReport::default();
-        loop {
-            let due = self.store.due_replies(&store::now(), 100).await?;
-            if due.is_empty() {
-                return Ok(report);
-            }
-            // Several replies in flight at once (over the transport's
-            // connection pool): one slow round trip no longer holds up the rest.
-            let unreachable = AtomicBool::new(false);
-            let unreachable = &unreachable;
-            let outcomes: Vec<Result<Delivery, StoreError>> = futures::stream::iter(due)
-                .map(|entry| async move { self.deliver(&entry, unreachable).await })
-                .buffer_unordered(SEND_CONCURRENCY)
-                .collect()
-                .await;
-            for outcome in outcomes {
-                match outcome? {
-                    Delivery::Sent => report.sent += 1,
-                    Delivery::Retrying => report.retrying += 1,
-                    Delivery::Failed => report.failed += 1,
-                    Delivery::Taken => {}
+        // Several replies in flight at once, so one slow round trip does not
+        // hold up the rest. Replies are claimed a few at a time as sending
+        // slots free up, so a claim never waits long for its turn. Accepted
+        // replies are recorded by one recorder, which writes all that are
+        // waiting at once.
+        let unreachable = AtomicBool::new(false);
+        let unreachable = &unreachable;
+        let (record, records) = mpsc::unbounded_channel();
+        let sends = async move {
+            let mut outcomes = Vec::new();
+            let mut queue = std::collections::VecDeque::new();
+            let mut in_flight = futures::stream::FuturesUnordered::new();
+            let mut more = true;
+            loop {
+                while in_flight.len() < SEND_CONCURRENCY {
+                    if queue.is_empty() && more && !unreachable.load(Ordering::Relaxed) {
+                        match self.claim().await {
+                            Ok(due) if due.is_empty() => more = false,
+                            Ok(due) => queue.extend(due),
+                            Err(e) => {
+                                outcomes.push(Err(e));
+                                more = false;
+                            }
+                        }
+                    }
+                    let Some(entry) = queue.pop_front() else {
+                        break;
+                    };
+                    in_flight.push(self.deliver(entry, unreachable, &record));
+                }
+                match in_flight.next().await {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => break,
                 }
             }
-            if unreachable.load(Ordering::Relaxed) {
-                report.unreachable = true;
-                return Ok(report);
+            outcomes
+        };
+        let (outcomes, recorded) = tokio::join!(sends, self.recorder(records));
+        let mut report = DrainReport {
+            unreachable: unreachable.load(Ordering::Relaxed),
+            ..DrainReport::default()
+        };
+        let mut first_error = recorded.err();
+        for outcome in outcomes {
+            match outcome {
+                Ok(Delivery::Sent) => report.sent += 1,
+                Ok(Delivery::Retrying) => report.retrying += 1,
+                Ok(Delivery::Failed) => report.failed += 1,
+                Ok(Delivery::Unrecorded) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
         }
     }
 
-    /// Claims, sends and records one reply.
-    async fn deliver(
-        &self,
-        entry: &OutboxEntry,
-        unreachable: &AtomicBool,
-    ) -> Result<Delivery, StoreError> {
-        if let Some(e) = unreachable
-            .load(Ordering::Relaxed)
-            .then_some("mail server unreachable")
-        {
-            // Every other reply of this pass would fail the same way.
-            return self.record_retry(entry, e).await;
-        }
+    /// Claims the next few due replies.
+    async fn claim(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(self.transport.claim()).unwrap_or_default();
-        if !self
-            .store
-            .claim_reply(entry.id, &store::stamp(now), &store::stamp(until))
-            .await?
-        {
-            // Another sender (a second daemon) has it.
-            return Ok(Delivery::Taken);
+        self.store
+            .claim_due(&store::stamp(now), &store::stamp(until), CLAIM_BATCH)
+            .await
+    }
+
+    /// Sends and records one claimed reply.
+    async fn deliver(
+        &self,
+        entry: OutboxEntry,
+        unreachable: &AtomicBool,
+        record: &mpsc::UnboundedSender<Accepted>,
+    ) -> Result<Delivery, StoreError> {
+        if unreachable.load(Ordering::Relaxed) {
+            // Every other reply of this pass would fail the same way.
+            return self.record_retry(&entry, "mail server unreachable").await;
         }
-        match self.transport.send(entry).await {
+        match self.transport.send(&entry).await {
             Ok(()) => {
-                self.store.mark_sent(entry.id).await?;
+                let (done, recorded) = oneshot::channel();
+                if record.send((entry.id, done)).is_err() || recorded.await != Ok(true) {
+                    return Ok(Delivery::Unrecorded);
+                }
                 tracing::info!(
                     id = entry.id,
                     ticket = entry.ticket.as_deref().unwrap_or(""),
@@ -228,10 +269,64 @@ impl Outbox {
                 );
                 Ok(Delivery::Failed)
             }
-            Err(SendError::Transient(e)) => self.record_retry(entry, &e).await,
+            Err(SendError::Transient(e)) => self.record_retry(&entry, &e).await,
             Err(SendError::Unreachable(e)) => {
                 unreachable.store(true, Ordering::Relaxed);
-                self.record_retry(entry, &e).await
+                self.record_retry(&entry, &e).await
+            }
+        }
+    }
+
+    /// Records accepted replies as sent until the senders are done: every
+    /// write takes all that arrived meanwhile (group commit), so nothing
+    /// waits for a flush of its own. This is the one write that keeps a reply
+    /// from going out twice, so a database hiccup (a lock, a dropped
+    /// connection) is retried for a while before it is given up.
+    async fn recorder(
+        &self,
+        mut accepted: mpsc::UnboundedReceiver<Accepted>,
+    ) -> Result<(), StoreError> {
+        let mut failure = None;
+        while let Some(first) = accepted.recv().await {
+            let mut batch = vec![first];
+            while let Ok(more) = accepted.try_recv() {
+                batch.push(more);
+            }
+            let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+            let recorded = if failure.is_some() {
+                false
+            } else {
+                match self.mark_sent(&ids).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(
+                            ids = ?ids,
+                            error = %e,
+                            "replies sent but not recorded; they stay claimed and may go out again once the claim runs out"
+                        );
+                        failure = Some(e);
+                        false
+                    }
+                }
+            };
+            for (_, done) in batch {
+                let _ = done.send(recorded);
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    async fn mark_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let mut delay = Duration::from_millis(50);
+        let mut tries = 0;
+        loop {
+            match self.store.mark_sent(ids).await {
+                Err(_) if tries < 8 => {
+                    tries += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                result => return result,
             }
         }
     }

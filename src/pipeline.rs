@@ -18,6 +18,11 @@ use crate::triage::{
     self, Decision, Facts, Language, Limits, Notice, Rules, TicketRef, TriageContext,
 };
 
+/// Messages committed together (see [`Pipeline::process_batch`]): enough to
+/// share one disk flush among many, few enough that a transaction holds the
+/// database only briefly.
+pub const MESSAGES_PER_TRANSACTION: usize = 32;
+
 /// Where the source should put a message once the pipeline is done with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -33,6 +38,8 @@ pub struct Processed {
     pub ticket: Option<String>,
     /// True when a reply was queued.
     pub replied: bool,
+    /// The message's Message-ID (`None`: it was recorded by an earlier run).
+    pub message_id: Option<String>,
 }
 
 /// One raw message and where it came from.
@@ -136,13 +143,13 @@ impl Pipeline {
     }
 
     /// Looks up what triage needs to know about threads and the sender.
-    async fn facts(&self, mail: &InboundMail) -> Result<Facts, StoreError> {
+    async fn facts(&self, tx: &mut Tx, mail: &InboundMail) -> Result<Facts, StoreError> {
         let now = chrono::Utc::now();
         let mut ids: Vec<String> = mail.references.clone();
         ids.extend(mail.in_reply_to.iter().cloned());
-        let thread = self.store.ticket_for_messages(&ids).await?;
+        let thread = tx.ticket_for_messages(&ids).await?;
         let token = match self.token.captures(&mail.subject) {
-            Some(c) => self.store.ticket_ref(&c[1].to_ascii_uppercase()).await?,
+            Some(c) => tx.ticket_ref(&c[1].to_ascii_uppercase()).await?,
             None => None,
         };
         let sender = mail.from.as_ref().map(|f| f.key()).unwrap_or_default();
@@ -150,11 +157,8 @@ impl Pipeline {
         let window = crate::store::stamp(
             now - chrono::Duration::minutes(i64::from(self.limits.loop_window_minutes)),
         );
-        let history = self
-            .store
-            .sender_history(&sender, &day_ago, &window)
-            .await?;
-        let answers_our_notice = thread.is_none() && self.store.is_ticketless_reply(&ids).await?;
+        let history = tx.sender_history(&sender, &day_ago, &window).await?;
+        let answers_our_notice = thread.is_none() && tx.is_ticketless_reply(&ids).await?;
         Ok(Facts {
             thread,
             token,
@@ -208,8 +212,85 @@ impl Pipeline {
         raw: &RawMessage<'_>,
         registry: &Registry,
     ) -> Result<Processed, StoreError> {
+        let mut tx = self.store.begin(&self.ticket_prefix).await?;
+        match self.handle(&mut tx, raw, registry).await {
+            Ok(p) => {
+                tx.commit().await?;
+                log_processed(&p);
+                Ok(p)
+            }
+            Err(StoreError::Conflict(_)) => {
+                // Another process recorded this Message-ID first: once more,
+                // in a fresh transaction that sees its record (a duplicate).
+                drop(tx);
+                let mut tx = self.store.begin(&self.ticket_prefix).await?;
+                let p = self.handle(&mut tx, raw, registry).await?;
+                tx.commit().await?;
+                log_processed(&p);
+                Ok(p)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Processes several messages, in order, committing them together: one
+    /// transaction (and one disk flush) for the lot. Should that fail, they
+    /// are processed one at a time. Every processed message is pushed onto
+    /// `done` once committed.
+    ///
+    /// # Errors
+    ///
+    /// Only store failures: then `done` holds the messages committed before
+    /// it (a prefix of `raws`) and the rest must stay where they are.
+    pub async fn process_batch(
+        &self,
+        raws: &[RawMessage<'_>],
+        registry: &Registry,
+        done: &mut Vec<Processed>,
+    ) -> Result<(), StoreError> {
+        if raws.len() > 1 {
+            match self.process_together(raws, registry).await {
+                Ok(all) => {
+                    all.iter().for_each(log_processed);
+                    done.extend(all);
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "batch not committed; one message at a time");
+                }
+            }
+        }
+        for raw in raws {
+            done.push(self.process(raw, registry).await?);
+        }
+        Ok(())
+    }
+
+    async fn process_together(
+        &self,
+        raws: &[RawMessage<'_>],
+        registry: &Registry,
+    ) -> Result<Vec<Processed>, StoreError> {
+        let mut tx = self.store.begin(&self.ticket_prefix).await?;
+        let mut all = Vec::with_capacity(raws.len());
+        for raw in raws {
+            all.push(self.handle(&mut tx, raw, registry).await?);
+        }
+        tx.commit().await?;
+        Ok(all)
+    }
+
+    /// Everything for one message inside `tx`: later messages of the same
+    /// transaction see what earlier ones wrote (a reply in the same batch
+    /// finds its ticket).
+    async fn handle(
+        &self,
+        tx: &mut Tx,
+        raw: &RawMessage<'_>,
+        registry: &Registry,
+    ) -> Result<Processed, StoreError> {
         if let Some(key) = &raw.source_key {
-            if let Some((outcome, ticket)) = self.store.source_outcome(key).await? {
+            if let Some((outcome, ticket)) = tx.source_outcome(key).await? {
                 // Recorded before a crash or a failed move: only the move is left.
                 let disposition = if outcome == Outcome::Quarantined {
                     Disposition::Quarantine
@@ -221,35 +302,30 @@ impl Pipeline {
                     outcome,
                     ticket,
                     replied: false,
+                    message_id: None,
                 });
             }
         }
         let mut mail = match self.parse(raw.bytes) {
             Ok(mail) => mail,
-            Err(reason) => return self.quarantine(raw, &reason).await,
+            Err(reason) => return self.quarantine(tx, raw, &reason).await,
         };
         mail.truncated_from = raw.oversized;
-        let facts = self.facts(&mail).await?;
+        let facts = self.facts(tx, &mail).await?;
         let decision = match self.decide(&mail, registry, &facts) {
             Ok(d) => d,
-            Err(reason) => return self.quarantine(raw, &reason).await,
+            Err(reason) => return self.quarantine(tx, raw, &reason).await,
         };
-        match self.commit(raw, &mail, &decision).await {
-            Err(StoreError::Conflict(_)) => {
-                // Another process recorded this Message-ID first.
-                self.duplicate(raw, &mail).await
-            }
-            other => other,
-        }
+        self.record(tx, raw, &mail, &decision).await
     }
 
     async fn quarantine(
         &self,
+        tx: &mut Tx,
         raw: &RawMessage<'_>,
         reason: &str,
     ) -> Result<Processed, StoreError> {
         let message_id = mail::fallback_message_id(raw.bytes);
-        let mut tx = self.store.begin(&self.ticket_prefix).await?;
         tx.record_intake(&IntakeRecord {
             message_id: &message_id,
             from: "",
@@ -262,28 +338,28 @@ impl Pipeline {
             raw: Some(raw.bytes),
         })
         .await?;
-        tx.commit().await?;
         tracing::warn!(source = raw.source, reason, "message quarantined");
         Ok(Processed {
             disposition: Disposition::Quarantine,
             outcome: Outcome::Quarantined,
             ticket: None,
             replied: false,
+            message_id: Some(message_id),
         })
     }
 
     async fn duplicate(
         &self,
+        tx: &mut Tx,
         raw: &RawMessage<'_>,
         mail: &InboundMail,
     ) -> Result<Processed, StoreError> {
-        let first = self.store.first_sighting(&mail.message_id).await?;
+        let first = tx.first_sighting(&mail.message_id).await?;
         let ticket = first.flatten();
         let detail = match &ticket {
             Some(t) => format!("already seen, on ticket {t}"),
             None => "already seen".to_string(),
         };
-        let mut tx = self.store.begin(&self.ticket_prefix).await?;
         tx.record_intake(&IntakeRecord {
             message_id: &mail.message_id,
             from: &sender_of(mail),
@@ -296,26 +372,27 @@ impl Pipeline {
             raw: None,
         })
         .await?;
-        tx.commit().await?;
         Ok(Processed {
             disposition: Disposition::Processed,
             outcome: Outcome::Duplicate,
             ticket,
             replied: false,
+            message_id: Some(mail.message_id.clone()),
         })
     }
 
-    async fn commit(
+    /// Writes what the decision means: ticket, thread, reply, intake record.
+    async fn record(
         &self,
+        tx: &mut Tx,
         raw: &RawMessage<'_>,
         mail: &InboundMail,
         decision: &Decision,
     ) -> Result<Processed, StoreError> {
-        if self.store.first_sighting(&mail.message_id).await?.is_some() {
-            return self.duplicate(raw, mail).await;
+        if tx.first_sighting(&mail.message_id).await?.is_some() {
+            return self.duplicate(tx, raw, mail).await;
         }
         let from = sender_of(mail);
-        let mut tx = self.store.begin(&self.ticket_prefix).await?;
         fn intake<'a>(
             raw: &'a RawMessage<'_>,
             mail: &'a InboundMail,
@@ -341,7 +418,7 @@ impl Pipeline {
                 let mut detail = format!("automated mail ({}); no reply", reason.as_str());
                 let mut ticket = None;
                 if let Some(bounce) = &mail.bounce {
-                    ticket = self.record_bounce(&mut tx, mail, bounce).await?;
+                    ticket = self.record_bounce(tx, mail, bounce).await?;
                     let whom = if bounce.recipients.is_empty() {
                         String::new()
                     } else {
@@ -368,6 +445,7 @@ impl Pipeline {
                     outcome: Outcome::Suppressed,
                     ticket: number,
                     replied: false,
+                    message_id: Some(mail.message_id.clone()),
                 }
             }
             Decision::Followup(f) => {
@@ -404,6 +482,7 @@ impl Pipeline {
                     outcome: Outcome::Followup,
                     ticket: Some(f.ticket.clone()),
                     replied: false,
+                    message_id: Some(mail.message_id.clone()),
                 }
             }
             Decision::Unregistered {
@@ -436,7 +515,7 @@ impl Pipeline {
                         reason: None,
                     }) {
                         Ok(out) => {
-                            queue(&mut tx, None, *notice, &out).await?;
+                            queue(tx, None, *notice, &out).await?;
                             (
                                 format!(
                                     "not a registered reference person; {} reply queued ({language})",
@@ -465,6 +544,7 @@ impl Pipeline {
                     outcome: Outcome::Unregistered,
                     ticket: None,
                     replied,
+                    message_id: Some(mail.message_id.clone()),
                 }
             }
             Decision::Ticket(t) => {
@@ -497,7 +577,7 @@ impl Pipeline {
                 };
                 let (detail, replied) = match &reply {
                     Ok(out) => {
-                        queue(&mut tx, Some(&number), t.notice, out).await?;
+                        queue(tx, Some(&number), t.notice, out).await?;
                         tx.add_message(
                             ticket_id,
                             &ThreadMessage {
@@ -530,16 +610,10 @@ impl Pipeline {
                     outcome: Outcome::Ticket,
                     ticket: Some(number),
                     replied,
+                    message_id: Some(mail.message_id.clone()),
                 }
             }
         };
-        tx.commit().await?;
-        tracing::info!(
-            message_id = %mail.message_id,
-            outcome = processed.outcome.as_str(),
-            ticket = processed.ticket.as_deref().unwrap_or(""),
-            "message processed"
-        );
         Ok(processed)
     }
 }
@@ -553,7 +627,7 @@ impl Pipeline {
         mail: &InboundMail,
         bounce: &mail::Bounce,
     ) -> Result<Option<TicketRef>, StoreError> {
-        let ticket = self.store.ticket_for_messages(&bounce.original_ids).await?;
+        let ticket = tx.ticket_for_messages(&bounce.original_ids).await?;
         let detail = match &ticket {
             Some(t) => format!("a reply on {} could not be delivered", t.number),
             None => "a reply could not be delivered".to_string(),
@@ -597,6 +671,17 @@ fn received<'a>(mail: &'a InboundMail, from: &'a str, direction: &'a str) -> Thr
         from,
         subject: &mail.subject,
         body: &mail.text,
+    }
+}
+
+fn log_processed(p: &Processed) {
+    if let Some(message_id) = &p.message_id {
+        tracing::info!(
+            message_id,
+            outcome = p.outcome.as_str(),
+            ticket = p.ticket.as_deref().unwrap_or(""),
+            "message processed"
+        );
     }
 }
 

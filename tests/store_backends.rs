@@ -299,10 +299,21 @@ async fn record(store: &Store, r: &IntakeRecord<'_>) -> Result<(), StoreError> {
     tx.commit().await
 }
 
+/// A lookup made inside a transaction, as the pipeline makes it.
+async fn first_sighting(store: &Store, id: &str) -> Option<Option<String>> {
+    let mut tx = store.begin("CS").await.expect("begin");
+    tx.first_sighting(id).await.expect("lookup")
+}
+
+async fn source_outcome(store: &Store, key: &str) -> Option<(Outcome, Option<String>)> {
+    let mut tx = store.begin("CS").await.expect("begin");
+    tx.source_outcome(key).await.expect("lookup")
+}
+
 async fn intake_first_sighting_is_unique(backend: Backend) {
     let (_dir, _db, store) = fresh(backend).await;
     let id = "first@delinde.example";
-    assert_eq!(store.first_sighting(id).await.expect("lookup"), None);
+    assert_eq!(first_sighting(&store, id).await, None);
     record(
         &store,
         &intake_record(id, Outcome::Ticket, Some("CS-000001"), Some("imap:a/UID=1")),
@@ -310,7 +321,7 @@ async fn intake_first_sighting_is_unique(backend: Backend) {
     .await
     .expect("first sighting");
     assert_eq!(
-        store.first_sighting(id).await.expect("lookup"),
+        first_sighting(&store, id).await,
         Some(Some("CS-000001".to_string()))
     );
 
@@ -358,13 +369,10 @@ async fn intake_first_sighting_is_unique(backend: Backend) {
     .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert_eq!(
-        store.source_outcome("imap:a/UID=1").await.expect("lookup"),
+        source_outcome(&store, "imap:a/UID=1").await,
         Some((Outcome::Ticket, Some("CS-000001".to_string())))
     );
-    assert_eq!(
-        store.source_outcome("imap:a/UID=9").await.expect("lookup"),
-        None
-    );
+    assert_eq!(source_outcome(&store, "imap:a/UID=9").await, None);
 
     let intake = store.intake().await.expect("intake");
     let outcomes: Vec<(&str, &str)> = intake
@@ -398,22 +406,30 @@ async fn outbox_queue_round_trip(backend: Backend) {
 
     assert_eq!(store.pending_replies().await.expect("pending"), 2);
     let far_future = "9999-12-31T00:00:00.000Z";
-    let due = store.due_replies(far_future, 10).await.expect("due");
+    let now = servicedesk::store::now();
+    let due = store.claim_due(&now, far_future, 10).await.expect("claim");
     assert_eq!(due.len(), 2);
+    // Claimed: a second sender gets nothing until the claim runs out.
+    assert!(store
+        .claim_due(&now, far_future, 10)
+        .await
+        .expect("claim")
+        .is_empty());
     assert_eq!(due[0].raw, raw);
     assert_eq!(due[0].status, "pending");
     assert_eq!(due[0].attempts, 0);
 
-    store.mark_sent(due[0].id).await.expect("mark sent");
+    store.mark_sent(&[due[0].id]).await.expect("mark sent");
     store
         .mark_attempt(due[1].id, "451 try again later", Some(far_future))
         .await
         .expect("mark retry");
     assert_eq!(store.pending_replies().await.expect("pending"), 1);
+    // The retry is not due yet, however long ago its claim was.
     assert!(store
-        .due_replies(&servicedesk::store::now(), 10)
+        .claim_due(&servicedesk::store::now(), far_future, 10)
         .await
-        .expect("due")
+        .expect("claim")
         .is_empty());
     assert_eq!(
         store.next_due().await.expect("next due").as_deref(),

@@ -73,6 +73,10 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite takes one writer at a time. Writers of this process queue
+    /// here instead of in SQLite's busy handler, which polls with sleeps of
+    /// up to 100 ms and so leaves the database idle while writers wait.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The current time as stored: RFC 3339, UTC, milliseconds (sorts as text).
@@ -267,6 +271,8 @@ pub struct ImportSummary {
 pub struct Tx {
     tx: Transaction<'static, Any>,
     prefix: String,
+    /// This process's write turn (SQLite), held until commit or rollback.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
@@ -299,6 +305,7 @@ impl Store {
     ///
     /// When the database cannot be reached.
     pub async fn begin(&self, prefix: &str) -> Result<Tx> {
+        let turn = self.write_turn().await;
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Sqlite {
             // Take the write lock now rather than failing half-way on upgrade.
@@ -309,7 +316,16 @@ impl Store {
         Ok(Tx {
             tx,
             prefix: prefix.to_string(),
+            _turn: turn,
         })
+    }
+
+    /// Waits for this process's turn to write (SQLite only).
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
     }
 
     // ------------------------------------------------------------ registry
@@ -470,133 +486,6 @@ impl Store {
     }
 
     // -------------------------------------------------------------- intake
-
-    /// What was recorded for the message at this source position, if it was
-    /// (a restart after the commit but before the move).
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn source_outcome(
-        &self,
-        source_key: &str,
-    ) -> Result<Option<(Outcome, Option<String>)>> {
-        let row = sqlx::query("SELECT outcome, ticket_number FROM intake WHERE source_key = $1")
-            .bind(source_key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.and_then(|r| Some((Outcome::parse(&r.get::<String, _>(0))?, r.get(1)))))
-    }
-
-    /// The ticket (if any) of the first sighting of this Message-ID.
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn first_sighting(&self, message_id: &str) -> Result<Option<Option<String>>> {
-        let row = sqlx::query(
-            "SELECT ticket_number FROM intake WHERE message_id = $1 \
-             AND outcome IN ('ticket', 'followup', 'unregistered', 'suppressed')",
-        )
-        .bind(message_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.get::<Option<String>, _>(0)))
-    }
-
-    /// The newest ticket whose thread holds one of these Message-IDs.
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn ticket_for_messages(&self, ids: &[String]) -> Result<Option<TicketRef>> {
-        if ids.is_empty() {
-            return Ok(None);
-        }
-        let ids = &ids[ids.len().saturating_sub(50)..];
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT t.number, t.customer, t.status, t.updated_at FROM messages m \
-             JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id IN ({}) ORDER BY t.id DESC LIMIT 1",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for id in ids {
-            q = q.bind(id);
-        }
-        Ok(q.fetch_optional(&self.pool).await?.map(|r| ticket_ref(&r)))
-    }
-
-    /// True when one of these Message-IDs is a reply of ours that opened no
-    /// ticket (an explanation to an unregistered sender, a size notice).
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn is_ticketless_reply(&self, ids: &[String]) -> Result<bool> {
-        if ids.is_empty() {
-            return Ok(false);
-        }
-        let ids = &ids[ids.len().saturating_sub(50)..];
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT COUNT(*) FROM outbox WHERE ticket_number IS NULL AND message_id IN ({})",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query_scalar::<_, i64>(&sql);
-        for id in ids {
-            q = q.bind(id);
-        }
-        Ok(q.fetch_one(&self.pool).await? > 0)
-    }
-
-    /// The ticket with this number, as triage sees it.
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn ticket_ref(&self, number: &str) -> Result<Option<TicketRef>> {
-        Ok(sqlx::query(
-            "SELECT number, customer, status, updated_at FROM tickets WHERE number = $1",
-        )
-        .bind(number)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| ticket_ref(&r)))
-    }
-
-    /// How many no-ticket replies went to `address` since `day_ago`, and how
-    /// many tickets it opened since `window_start`.
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn sender_history(
-        &self,
-        address: &str,
-        day_ago: &str,
-        window_start: &str,
-    ) -> Result<SenderHistory> {
-        let address = address.trim().to_lowercase();
-        let replies: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE LOWER(recipient) = $1 AND ticket_number IS NULL AND created_at >= $2",
-        )
-        .bind(&address)
-        .bind(day_ago)
-        .fetch_one(&self.pool)
-        .await?;
-        let tickets: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM tickets WHERE sender = $1 AND created_at >= $2",
-        )
-        .bind(&address)
-        .bind(window_start)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(SenderHistory {
-            no_ticket_replies_24h: u32::try_from(replies).unwrap_or(u32::MAX),
-            recent_tickets: u32::try_from(tickets).unwrap_or(u32::MAX),
-        })
-    }
 
     /// Flagged addresses: (address, reason, detail, since).
     ///
@@ -898,40 +787,38 @@ impl Store {
 
     // -------------------------------------------------------------- outbox
 
-    /// Pending replies whose next attempt is due at `now`, oldest first.
+    /// Claims up to `limit` pending replies that are due at `now` and not
+    /// claimed by another sender, until `until`; returns them, longest due first.
+    /// Two senders never get the same reply while its claim lasts.
     ///
     /// # Errors
     ///
     /// On database failure.
-    pub async fn due_replies(&self, now: &str, limit: i64) -> Result<Vec<OutboxEntry>> {
+    pub async fn claim_due(&self, now: &str, until: &str, limit: i64) -> Result<Vec<OutboxEntry>> {
+        let _turn = self.write_turn().await;
+        // PostgreSQL: concurrent senders skip each other's rows instead of
+        // waiting for them. SQLite has one writer at a time anyway.
+        let skip_locked = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        // The locked rows are checked again after the lock (PostgreSQL) or
+        // cannot change meanwhile (SQLite), so the outer update need not.
         let rows = sqlx::query(&format!(
-            "{OUTBOX_SELECT} WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY id LIMIT $2"
+            "UPDATE outbox SET claimed_until = $2 WHERE id IN \
+             (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
+              AND (claimed_until IS NULL OR claimed_until < $1) \
+              ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) \
+             RETURNING {OUTBOX_COLUMNS}"
         ))
         .bind(now)
+        .bind(until)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(outbox_entry).collect())
-    }
-
-    /// Claims a due reply for sending until `until`; false when another
-    /// sender holds it or it is no longer pending.
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn claim_reply(&self, id: i64, now: &str, until: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET claimed_until = $3 WHERE id = $1 AND status = 'pending' \
-             AND (claimed_until IS NULL OR claimed_until < $2)",
-        )
-        .bind(id)
-        .bind(now)
-        .bind(until)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let mut due: Vec<OutboxEntry> = rows.iter().map(outbox_entry).collect();
+        due.sort_by_key(|e| e.id);
+        Ok(due)
     }
 
     /// Every queued reply, newest last.
@@ -940,7 +827,7 @@ impl Store {
     ///
     /// On database failure.
     pub async fn outbox(&self) -> Result<Vec<OutboxEntry>> {
-        let rows = sqlx::query(&format!("{OUTBOX_SELECT} ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(outbox_entry).collect())
@@ -971,19 +858,27 @@ impl Store {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// Records that the server accepted a reply.
+    /// Records that the server accepted these replies, all in one write.
     ///
     /// # Errors
     ///
     /// On database failure.
-    pub async fn mark_sent(&self, id: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $2, last_error = NULL, claimed_until = NULL WHERE id = $1",
-        )
-        .bind(id)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
+    pub async fn mark_sent(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.write_turn().await;
+        let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, claimed_until = NULL \
+             WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(now());
+        for id in ids {
+            q = q.bind(id);
+        }
+        q.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -998,6 +893,7 @@ impl Store {
         error: &str,
         next_attempt_at: Option<&str>,
     ) -> Result<()> {
+        let _turn = self.write_turn().await;
         let (status, next) = match next_attempt_at {
             Some(at) => ("pending", at.to_string()),
             None => ("failed", now()),
@@ -1036,9 +932,9 @@ impl Store {
     }
 }
 
-const OUTBOX_SELECT: &str =
-    "SELECT id, ticket_number, notice, message_id, in_reply_to, envelope_from, recipient, raw, \
-     status, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox";
+const OUTBOX_COLUMNS: &str =
+    "id, ticket_number, notice, message_id, in_reply_to, envelope_from, recipient, raw, \
+     status, attempts, next_attempt_at, last_error, created_at, sent_at";
 
 fn outbox_entry(r: &AnyRow) -> OutboxEntry {
     OutboxEntry {
@@ -1096,6 +992,135 @@ fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> TicketView {
 }
 
 impl Tx {
+    /// What was recorded for the message at this source position, if it was
+    /// (a restart after the commit but before the move).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn source_outcome(
+        &mut self,
+        source_key: &str,
+    ) -> Result<Option<(Outcome, Option<String>)>> {
+        let row = sqlx::query("SELECT outcome, ticket_number FROM intake WHERE source_key = $1")
+            .bind(source_key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.and_then(|r| Some((Outcome::parse(&r.get::<String, _>(0))?, r.get(1)))))
+    }
+
+    /// The ticket (if any) of the first sighting of this Message-ID.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn first_sighting(&mut self, message_id: &str) -> Result<Option<Option<String>>> {
+        let row = sqlx::query(
+            "SELECT ticket_number FROM intake WHERE message_id = $1 \
+             AND outcome IN ('ticket', 'followup', 'unregistered', 'suppressed')",
+        )
+        .bind(message_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.map(|r| r.get::<Option<String>, _>(0)))
+    }
+
+    /// The newest ticket whose thread holds one of these Message-IDs.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticket_for_messages(&mut self, ids: &[String]) -> Result<Option<TicketRef>> {
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let ids = &ids[ids.len().saturating_sub(50)..];
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT t.number, t.customer, t.status, t.updated_at FROM messages m \
+             JOIN tickets t ON t.id = m.ticket_id WHERE m.message_id IN ({}) ORDER BY t.id DESC LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_optional(&mut *self.tx)
+            .await?
+            .map(|r| ticket_ref(&r)))
+    }
+
+    /// True when one of these Message-IDs is a reply of ours that opened no
+    /// ticket (an explanation to an unregistered sender, a size notice).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn is_ticketless_reply(&mut self, ids: &[String]) -> Result<bool> {
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let ids = &ids[ids.len().saturating_sub(50)..];
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT COUNT(*) FROM outbox WHERE ticket_number IS NULL AND message_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+        for id in ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_one(&mut *self.tx).await? > 0)
+    }
+
+    /// The ticket with this number, as triage sees it.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticket_ref(&mut self, number: &str) -> Result<Option<TicketRef>> {
+        Ok(sqlx::query(
+            "SELECT number, customer, status, updated_at FROM tickets WHERE number = $1",
+        )
+        .bind(number)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .map(|r| ticket_ref(&r)))
+    }
+
+    /// How many no-ticket replies went to `address` since `day_ago`, and how
+    /// many tickets it opened since `window_start`.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn sender_history(
+        &mut self,
+        address: &str,
+        day_ago: &str,
+        window_start: &str,
+    ) -> Result<SenderHistory> {
+        let address = address.trim().to_lowercase();
+        let replies: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE LOWER(recipient) = $1 AND ticket_number IS NULL AND created_at >= $2",
+        )
+        .bind(&address)
+        .bind(day_ago)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let tickets: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tickets WHERE sender = $1 AND created_at >= $2",
+        )
+        .bind(&address)
+        .bind(window_start)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(SenderHistory {
+            no_ticket_replies_24h: u32::try_from(replies).unwrap_or(u32::MAX),
+            recent_tickets: u32::try_from(tickets).unwrap_or(u32::MAX),
+        })
+    }
+
     /// Creates a ticket and returns its number.
     ///
     /// # Errors

@@ -23,5 +23,6 @@ pub async fn connect(url: &str) -> Result<Store> {
     Ok(Store {
         pool,
         backend: Backend::Postgres,
+        writer: Default::default(),
     })
 }

@@ -53,5 +53,6 @@ pub async fn connect(url: &str) -> Result<Store> {
     Ok(Store {
         pool,
         backend: Backend::Sqlite,
+        writer: Default::default(),
     })
 }
