@@ -33,6 +33,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod holder;
 pub mod learn;
 pub mod mail;
 pub mod notify;

@@ -129,6 +129,11 @@ pub struct Outbox {
     store: Store,
     transport: Transport,
     policy: OutboxConfig,
+    /// This process, as named on its claims.
+    holder: String,
+    /// Whether the claims of killed processes on this machine were taken
+    /// over yet (once, at the first pass).
+    took_over: AtomicBool,
 }
 
 /// The delay before retry number `attempts` (1-based): doubling from the
@@ -153,6 +158,8 @@ impl Outbox {
             store,
             transport,
             policy,
+            holder: crate::holder::holder_id(),
+            took_over: AtomicBool::new(false),
         }
     }
 
@@ -164,6 +171,10 @@ impl Outbox {
     /// reply whose outcome could not be recorded keeps its claim, so no
     /// sender tries it again before the claim runs out.
     pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+        if !self.took_over.load(Ordering::Relaxed) {
+            self.take_over_dead_claims().await?;
+            self.took_over.store(true, Ordering::Relaxed);
+        }
         // Several replies in flight at once, so one slow round trip does not
         // hold up the rest. Replies are claimed a few at a time as sending
         // slots free up, so a claim never waits long for its turn. Accepted
@@ -229,8 +240,31 @@ impl Outbox {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(self.transport.claim()).unwrap_or_default();
         self.store
-            .claim_due(&store::stamp(now), &store::stamp(until), CLAIM_BATCH)
+            .claim_due(
+                &self.holder,
+                &store::stamp(now),
+                &store::stamp(until),
+                CLAIM_BATCH,
+            )
             .await
+    }
+
+    /// Releases the claims of processes on this machine that are gone (a
+    /// crash, `kill -9`), so their replies go out now rather than when the
+    /// claims run out. A reply the server accepted just before the crash
+    /// goes out again: the one repeat a crash can cause.
+    async fn take_over_dead_claims(&self) -> Result<(), StoreError> {
+        for holder in self.store.claim_holders(&store::now()).await? {
+            if crate::holder::holder_is_dead(&holder) {
+                let released = self.store.release_claims(&holder).await?;
+                tracing::info!(
+                    holder,
+                    released,
+                    "took over the replies claimed by a process that is gone"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Sends and records one claimed reply.

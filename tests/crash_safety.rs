@@ -71,7 +71,7 @@ fn run_and_kill(config: &std::path::Path, after: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_loses_nothing_and_doubles_nothing() {
-    const MAILS: usize = 300;
+    const MAILS: usize = 1000;
     let servers = MailServers::start();
     let tmp = support::short_tempdir();
     let db = Db::sqlite(tmp.path());
@@ -81,9 +81,10 @@ async fn kill_nine_loses_nothing_and_doubles_nothing() {
         &servers,
         &db,
         &Options {
-            // Longer than a killed sender's claim on a reply (2 × the SMTP
-            // timeout of 10 s + 30 s), so the last run can take those over.
-            once_wait_secs: 120,
+            // Shorter than a killed sender's claim on a reply (90 s with the
+            // SMTP timeout of 10 s): the last run must take the claims of
+            // the killed runs over, not wait them out.
+            once_wait_secs: 20,
             ..Options::default()
         },
         // Four people sending 300 mails at once would trip the loop breaker.
@@ -103,12 +104,16 @@ async fn kill_nine_loses_nothing_and_doubles_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let after = Duration::from_millis(150 + seed % 900);
+        let after = Duration::from_millis(100 + seed % 500);
         if run_and_kill(&config_path, after) {
             break;
         }
         kills += 1;
     }
+    assert!(
+        kills >= 6,
+        "only {kills} kills before the mailbox was done: kill sooner"
+    );
     // The last run finishes what the killed ones left.
     let finished = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
         .arg("--config")

@@ -407,11 +407,28 @@ async fn outbox_queue_round_trip(backend: Backend) {
     assert_eq!(store.pending_replies().await.expect("pending"), 2);
     let far_future = "9999-12-31T00:00:00.000Z";
     let now = servicedesk::store::now();
-    let due = store.claim_due(&now, far_future, 10).await.expect("claim");
+    let due = store
+        .claim_due("host:1:one", &now, far_future, 10)
+        .await
+        .expect("claim");
+    assert_eq!(due.len(), 2);
+    assert_eq!(
+        store.claim_holders(&now).await.expect("holders"),
+        vec!["host:1:one".to_string()]
+    );
+    // A holder that is gone gives its claims up; another takes them.
+    assert_eq!(
+        store.release_claims("host:1:one").await.expect("release"),
+        2
+    );
+    let due = store
+        .claim_due("host:2:two", &now, far_future, 10)
+        .await
+        .expect("claim");
     assert_eq!(due.len(), 2);
     // Claimed: a second sender gets nothing until the claim runs out.
     assert!(store
-        .claim_due(&now, far_future, 10)
+        .claim_due("host:1:one", &now, far_future, 10)
         .await
         .expect("claim")
         .is_empty());
@@ -427,7 +444,7 @@ async fn outbox_queue_round_trip(backend: Backend) {
     assert_eq!(store.pending_replies().await.expect("pending"), 1);
     // The retry is not due yet, however long ago its claim was.
     assert!(store
-        .claim_due(&servicedesk::store::now(), far_future, 10)
+        .claim_due("host:1:one", &servicedesk::store::now(), far_future, 10)
         .await
         .expect("claim")
         .is_empty());

@@ -794,7 +794,13 @@ impl Store {
     /// # Errors
     ///
     /// On database failure.
-    pub async fn claim_due(&self, now: &str, until: &str, limit: i64) -> Result<Vec<OutboxEntry>> {
+    pub async fn claim_due(
+        &self,
+        holder: &str,
+        now: &str,
+        until: &str,
+        limit: i64,
+    ) -> Result<Vec<OutboxEntry>> {
         let _turn = self.write_turn().await;
         // PostgreSQL: concurrent senders skip each other's rows instead of
         // waiting for them. SQLite has one writer at a time anyway.
@@ -805,7 +811,7 @@ impl Store {
         // The locked rows are checked again after the lock (PostgreSQL) or
         // cannot change meanwhile (SQLite), so the outer update need not.
         let rows = sqlx::query(&format!(
-            "UPDATE outbox SET claimed_until = $2 WHERE id IN \
+            "UPDATE outbox SET claimed_until = $2, claimed_by = $4 WHERE id IN \
              (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 \
               AND (claimed_until IS NULL OR claimed_until < $1) \
               ORDER BY next_attempt_at, id LIMIT $3{skip_locked}) \
@@ -814,11 +820,45 @@ impl Store {
         .bind(now)
         .bind(until)
         .bind(limit)
+        .bind(holder)
         .fetch_all(&self.pool)
         .await?;
         let mut due: Vec<OutboxEntry> = rows.iter().map(outbox_entry).collect();
         due.sort_by_key(|e| e.id);
         Ok(due)
+    }
+
+    /// The processes holding claims on pending replies now.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn claim_holders(&self, now: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE status = 'pending' \
+             AND claimed_until >= $1 AND claimed_by IS NOT NULL",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Gives up every claim `holder` has: its replies are due again at once.
+    /// For a holder known to be dead, whose sends will never be recorded.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn release_claims(&self, holder: &str) -> Result<u64> {
+        let _turn = self.write_turn().await;
+        Ok(sqlx::query(
+            "UPDATE outbox SET claimed_until = NULL, claimed_by = NULL \
+             WHERE claimed_by = $1 AND status = 'pending'",
+        )
+        .bind(holder)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Every queued reply, newest last.
@@ -870,7 +910,7 @@ impl Store {
         let _turn = self.write_turn().await;
         let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, claimed_until = NULL \
+            "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, claimed_until = NULL, claimed_by = NULL \
              WHERE id IN ({})",
             placeholders.join(", ")
         );
@@ -900,7 +940,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE outbox SET status = $2, attempts = attempts + 1, last_error = $3, next_attempt_at = $4, \
-             claimed_until = NULL WHERE id = $1",
+             claimed_until = NULL, claimed_by = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(status)
