@@ -461,12 +461,13 @@ async fn watch_imap(
         }
         let result: Result<(), CycleError> = async {
             let mut source = ImapSource::connect(&config).await?;
-            if failures > 0 {
-                tracing::info!(server, "IMAP connection restored");
-            }
-            failures = 0;
             loop {
                 drain_imap(&shared, &mut source, &lease, &mut summary, &stop).await?;
+                // Back only once a whole pass worked (mailbox and database).
+                if failures > 0 {
+                    tracing::info!(server, "mailbox processing restored");
+                    failures = 0;
+                }
                 if *stop.borrow() {
                     source.logout().await;
                     return Ok(());
@@ -533,7 +534,10 @@ async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Drain
             Ok(report) => {
                 total.sent += report.sent;
                 total.failed += report.failed;
-                if report.unreachable != unreachable {
+                // A pass with nothing due tried nothing: it tells nothing
+                // about the server.
+                let tried = report.sent + report.retrying + report.failed > 0;
+                if tried && report.unreachable != unreachable {
                     if report.unreachable {
                         tracing::error!(
                             "mail server unreachable; replies stay queued and are retried"
@@ -543,7 +547,10 @@ async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Drain
                     }
                     unreachable = report.unreachable;
                 }
-                store_failing = false;
+                if store_failing {
+                    tracing::info!("outbox: database reachable again");
+                    store_failing = false;
+                }
                 shared
                     .outbox
                     .until_next()

@@ -724,6 +724,27 @@ impl MailServers {
     }
 }
 
+// ------------------------------------------------------ fault injection --
+
+impl MailServers {
+    /// Runs `mailservers.sh ACTION DIR` (stop-imap, start-imap, stop-smtp,
+    /// start-smtp): one server goes down or comes back on the same port.
+    pub fn control(&self, action: &str) {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(action)
+            .arg(self.dir())
+            .output()
+            .expect("cannot run bash scripts/mailservers.sh");
+        assert!(
+            out.status.success(),
+            "mailservers.sh {action} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Like [`config_with`], with more TOML appended, e.g.
 /// `"[limits]\nmax_message_bytes = 20000\n"` or a `[security]` section.
 pub fn config_with_extra(servers: &MailServers, db: &Db, o: &Options, extra: &str) -> Config {
