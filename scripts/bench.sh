@@ -25,6 +25,7 @@
 #   BENCH_TICKET_PREFIX      [support] ticket_prefix (default BN, see below)
 #   BENCH_LATENCY_ROUNDS     mails in the latency test (default 30)
 #   BENCH_KEEP=1             keep the work directory
+#   BENCH_SQLITE_ONLY=1      skip the PostgreSQL runs
 #   BENCH_PERF=1             record each `run --once` with `perf record` into
 #                            the work directory (kept), for `perf report -i`;
 #                            BENCH_PERF=all records the whole machine meanwhile
@@ -371,6 +372,7 @@ SQLITE_URL=""
 for n in "${COUNTS[@]}"; do
   SQLITE_URL="sqlite://$WORK/sqlite-$n/servicedesk.db"
   bench_backend sqlite "$n" "$SQLITE_URL"
+  [[ "${BENCH_SQLITE_ONLY:-0}" == 1 ]] && continue
   # A fresh, empty PostgreSQL database for every N.
   pg_drop
   psql "$PG_ADMIN_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $PG_DB" >/dev/null

@@ -234,9 +234,10 @@ impl Pipeline {
     }
 
     /// Processes several messages, in order, committing them together: one
-    /// transaction (and one disk flush) for the lot. Should that fail, they
-    /// are processed one at a time. Every processed message is pushed onto
-    /// `done` once committed.
+    /// transaction (and one disk flush) for the lot, or for as many as came
+    /// before an urgent write asked for its turn. Should a transaction fail,
+    /// the rest are processed one at a time. Every processed message is
+    /// pushed onto `done` once committed.
     ///
     /// # Errors
     ///
@@ -248,24 +249,29 @@ impl Pipeline {
         registry: &Registry,
         done: &mut Vec<Processed>,
     ) -> Result<(), StoreError> {
-        if raws.len() > 1 {
-            match self.process_together(raws, registry).await {
+        let mut rest = raws;
+        while rest.len() > 1 {
+            match self.process_together(rest, registry).await {
                 Ok(all) => {
                     all.iter().for_each(log_processed);
+                    rest = &rest[all.len()..];
                     done.extend(all);
-                    return Ok(());
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "batch not committed; one message at a time");
+                    break;
                 }
             }
         }
-        for raw in raws {
+        for raw in rest {
             done.push(self.process(raw, registry).await?);
         }
         Ok(())
     }
 
+    /// Processes a prefix of `raws` (at least one message) in one
+    /// transaction and returns what it committed. It commits early when an
+    /// urgent write waits (the record that a reply went out).
     async fn process_together(
         &self,
         raws: &[RawMessage<'_>],
@@ -275,6 +281,9 @@ impl Pipeline {
         let mut all = Vec::with_capacity(raws.len());
         for raw in raws {
             all.push(self.handle(&mut tx, raw, registry).await?);
+            if self.store.urgent_write_waiting() {
+                break;
+            }
         }
         tx.commit().await?;
         Ok(all)

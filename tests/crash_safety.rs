@@ -71,7 +71,7 @@ fn run_and_kill(config: &std::path::Path, after: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_loses_nothing_and_doubles_nothing() {
-    const MAILS: usize = 1000;
+    const MAILS: usize = 1500;
     let servers = MailServers::start();
     let tmp = support::short_tempdir();
     let db = Db::sqlite(tmp.path());
@@ -104,7 +104,7 @@ async fn kill_nine_loses_nothing_and_doubles_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let after = Duration::from_millis(100 + seed % 500);
+        let after = Duration::from_millis(60 + seed % 300);
         if run_and_kill(&config_path, after) {
             break;
         }

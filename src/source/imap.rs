@@ -385,7 +385,9 @@ impl ImapSource {
         let mut out = Vec::new();
         if !chosen.is_empty() {
             let fetches = self.uid_fetch_all(&chosen, "(UID BODY.PEEK[])").await?;
-            out.extend(fetches.iter().filter_map(|f| {
+            // Each response is dropped once its body is copied out, so a
+            // batch is not held twice.
+            out.extend(fetches.into_iter().filter_map(|f| {
                 let uid = f.uid?;
                 Some(Fetched {
                     uid,

@@ -77,6 +77,10 @@ pub struct Store {
     /// here instead of in SQLite's busy handler, which polls with sleeps of
     /// up to 100 ms and so leaves the database idle while writers wait.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Writers waiting for their turn that should not wait long: recording
+    /// that the SMTP server accepted a reply (until then, a crash would send
+    /// it again).
+    urgent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The current time as stored: RFC 3339, UTC, milliseconds (sorts as text).
@@ -318,6 +322,12 @@ impl Store {
             prefix: prefix.to_string(),
             _turn: turn,
         })
+    }
+
+    /// True while an urgent write waits for its turn: a long transaction
+    /// should commit what it has and let it through.
+    pub fn urgent_write_waiting(&self) -> bool {
+        self.urgent.load(std::sync::atomic::Ordering::Relaxed) > 0
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -718,6 +728,7 @@ impl Store {
         now: &str,
         until: &str,
     ) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
@@ -759,6 +770,7 @@ impl Store {
         holder: &str,
         until: &str,
     ) -> Result<bool> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query(
             "UPDATE leases SET holder = $3, expires_at = $4 WHERE name = $1 AND holder = $2",
         )
@@ -777,6 +789,7 @@ impl Store {
     ///
     /// On database failure.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        let _turn = self.write_turn().await;
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)
             .bind(holder)
@@ -907,7 +920,11 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
+        self.urgent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _turn = self.write_turn().await;
+        self.urgent
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
         let sql = format!(
             "UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, claimed_until = NULL, claimed_by = NULL \

@@ -24,5 +24,6 @@ pub async fn connect(url: &str) -> Result<Store> {
         pool,
         backend: Backend::Postgres,
         writer: Default::default(),
+        urgent: Default::default(),
     })
 }

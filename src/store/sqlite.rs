@@ -33,7 +33,9 @@ pub async fn connect(url: &str) -> Result<Store> {
     };
     let options = AnyConnectOptions::from_str(&url)?;
     let pool = AnyPoolOptions::new()
-        .max_connections(4)
+        // One writer at a time, and readers rarely overlap: every connection
+        // more costs a worker thread, its page cache and its statements.
+        .max_connections(3)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 // Waiting for a lock beats failing: several writers are short-lived.
@@ -54,5 +56,6 @@ pub async fn connect(url: &str) -> Result<Store> {
         pool,
         backend: Backend::Sqlite,
         writer: Default::default(),
+        urgent: Default::default(),
     })
 }

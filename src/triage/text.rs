@@ -45,7 +45,15 @@ pub fn folded_regex(pattern: &str) -> Result<Regex, regex::Error> {
         .chars()
         .map(|c| if c.is_ascii() { c } else { fold_char(c) })
         .collect();
-    RegexBuilder::new(&folded).case_insensitive(true).build()
+    // The text is folded to ASCII, so ASCII classes and ASCII case folding
+    // say the same as their Unicode forms, with far smaller automata (and
+    // less memory). A pattern that needs Unicode mode (`.` may not match
+    // bytes that are not UTF-8) keeps it.
+    RegexBuilder::new(&folded)
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .or_else(|_| RegexBuilder::new(&folded).case_insensitive(true).build())
 }
 
 /// Lines that start the quoted earlier conversation (or a forwarded one) in
