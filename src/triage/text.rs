@@ -70,6 +70,20 @@ static QUOTE_HEADER: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid quote-header regex")
 });
 
+/// The first two lines of the header block Outlook puts above a quoted or
+/// forwarded message, where the sender may have no address:
+/// `From: Tom Fletcher` then `Sent: …` (or `Van:`/`Verzonden:`,
+/// `De :`/`Envoyé :`, `Von:`/`Gesendet:`).
+static OUTLOOK_FROM: LazyLock<Regex> = LazyLock::new(|| {
+    folded_regex(r"(?i)^\s*\*?(van|from|de|von)\s*:\*?\s*\S").expect("valid regex")
+});
+static OUTLOOK_NEXT: LazyLock<Regex> = LazyLock::new(|| {
+    folded_regex(
+        r"(?i)^\s*\*?(sent|date|verzonden|verstuurd|datum|envoyé|gesendet|to|aan|à|an)\s*:",
+    )
+    .expect("valid regex")
+});
+
 /// Lines from which on everything is signature or disclaimer.
 static SIGNATURE_START: LazyLock<Regex> = LazyLock::new(|| {
     folded_regex(
@@ -116,9 +130,14 @@ impl Reading {
         let mut has_quote = false;
         // After the signature starts, lines are only looked at for quotes.
         let mut in_signature = false;
-        for line in text.lines() {
+        let mut rest = text.lines().peekable();
+        while let Some(line) = rest.next() {
             let folded = fold(line);
-            if QUOTE_HEADER.is_match(&folded) {
+            let outlook = OUTLOOK_FROM.is_match(&folded)
+                && rest
+                    .peek()
+                    .is_some_and(|next| OUTLOOK_NEXT.is_match(&fold(next)));
+            if QUOTE_HEADER.is_match(&folded) || outlook {
                 has_quote = true;
                 break;
             }
@@ -169,6 +188,18 @@ mod tests {
         assert_eq!(r.subject, "[CS-000012] Storing");
         assert_eq!(r.body, "Het werkt weer, bedankt!");
         assert!(r.has_quote);
+    }
+
+    #[test]
+    fn outlook_header_without_address() {
+        let text = "All good now, cheers!\n\nTom\n\nFrom: Tom Fletcher\nSent: Wednesday, January 21, 2026 9:02 AM\nTo: support@example.test\nSubject: Can't print\n\nWhen I print I get an error.\n";
+        let r = Reading::of("RE: Can't print", text);
+        assert!(r.has_quote);
+        assert!(!r.body.contains("error"), "{}", r.body);
+        // A line that merely starts with "De :" is not a quote.
+        let r = Reading::of("Vraag", "De : de planning klopt niet.\nWat nu?\n");
+        assert!(!r.has_quote);
+        assert!(r.body.contains("Wat nu?"));
     }
 
     #[test]
