@@ -157,6 +157,13 @@ pub fn uid_set(uids: &[u32]) -> String {
     out.join(",")
 }
 
+/// The sequence numbers a batch is looked for in: a few batches' worth, so
+/// messages marked deleted (but not yet expunged) at the front do not hide
+/// the rest.
+fn search_window(batch_size: u32) -> String {
+    format!("1:{}", batch_size.saturating_mul(4).max(1))
+}
+
 /// Quotes a mailbox name for a command line. Only for LIST, whose pattern
 /// async-imap passes through as is; its other commands quote names themselves.
 fn quote(name: &str) -> String {
@@ -355,7 +362,18 @@ impl ImapSource {
     /// When the connection fails; nothing has changed on the server then.
     pub async fn fetch_batch(&mut self, max_message_bytes: u64) -> Result<Vec<Fetched>, ImapError> {
         let server = self.server();
-        let uids = timed(&server, "UID SEARCH", self.session.uid_search("UNDELETED")).await?;
+        // The oldest messages by sequence number first: a search of the
+        // whole mailbox would list every UID of a large backlog for every
+        // batch. Only when that window is empty (or the server refuses an
+        // out-of-range window) is the whole mailbox searched.
+        let window = format!("{} UNDELETED", search_window(self.config.batch_size));
+        let uids = match timed(&server, "UID SEARCH", self.session.uid_search(&window)).await {
+            Ok(uids) if !uids.is_empty() => uids,
+            Ok(_) | Err(ImapError::Command { .. }) => {
+                timed(&server, "UID SEARCH", self.session.uid_search("UNDELETED")).await?
+            }
+            Err(e) => return Err(e),
+        };
         let mut uids: Vec<u32> = uids.into_iter().collect();
         uids.sort_unstable();
         uids.truncate(self.config.batch_size as usize);
