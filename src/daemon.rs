@@ -16,7 +16,8 @@ use tokio::sync::{watch, Notify};
 use crate::config::{Config, ImapConfig};
 use crate::holder::{holder_id, holder_is_dead};
 use crate::outbox::{DrainReport, Outbox, Transport};
-use crate::pipeline::{Disposition, Pipeline, RawMessage, MESSAGES_PER_TRANSACTION};
+use crate::pipeline::{Disposition, Pipeline, Processed, RawMessage, MESSAGES_PER_TRANSACTION};
+use crate::registry::Registry;
 use crate::source::imap::{ImapError, ImapSource};
 use crate::source::maildir::MaildirSource;
 use crate::store::{Store, StoreError};
@@ -170,26 +171,15 @@ async fn drain_imap(
         let mut done = Vec::with_capacity(batch.len());
         let mut failure = None;
         for chunk in batch.chunks(MESSAGES_PER_TRANSACTION) {
-            let raws: Vec<RawMessage<'_>> = chunk
-                .iter()
-                .map(|msg| RawMessage {
-                    bytes: &msg.raw,
-                    source: "imap",
-                    source_key: Some(msg.key.clone()),
-                    oversized: msg.oversized,
-                })
-                .collect();
-            let mut processed = Vec::with_capacity(chunk.len());
-            let result = shared
-                .pipeline
-                .process_batch(&raws, &registry, &mut processed)
-                .await;
+            let raws = chunk.iter().map(|msg| RawMessage {
+                bytes: &msg.raw,
+                source: "imap",
+                source_key: Some(msg.key.clone()),
+                oversized: msg.oversized,
+            });
+            let (processed, result) = process_chunk(shared, raws, &registry, summary).await;
             for (msg, p) in chunk.iter().zip(&processed) {
-                count(summary, p.disposition);
                 done.push((msg.uid, p.disposition));
-            }
-            if processed.iter().any(|p| p.replied) {
-                shared.queued.notify_one();
             }
             if let Err(e) = result {
                 failure = Some(e);
@@ -208,6 +198,30 @@ async fn drain_imap(
             return Ok(());
         }
     }
+}
+
+/// Processes up to [`MESSAGES_PER_TRANSACTION`] messages together, counts
+/// them and wakes the sender. Returns what was committed (a prefix, in
+/// order) and the store failure that stopped it, if any.
+async fn process_chunk<'a>(
+    shared: &Shared,
+    raws: impl Iterator<Item = RawMessage<'a>>,
+    registry: &Registry,
+    summary: &mut RunSummary,
+) -> (Vec<Processed>, Result<(), StoreError>) {
+    let raws: Vec<RawMessage<'a>> = raws.collect();
+    let mut processed = Vec::with_capacity(raws.len());
+    let result = shared
+        .pipeline
+        .process_batch(&raws, registry, &mut processed)
+        .await;
+    for p in &processed {
+        count(summary, p.disposition);
+    }
+    if processed.iter().any(|p| p.replied) {
+        shared.queued.notify_one();
+    }
+    (processed, result)
 }
 
 fn count(summary: &mut RunSummary, d: Disposition) {
@@ -231,26 +245,15 @@ async fn drain_maildir(
         }
         let registry = shared.pipeline.store().registry().await?;
         for chunk in batch.chunks(MESSAGES_PER_TRANSACTION) {
-            let raws: Vec<RawMessage<'_>> = chunk
-                .iter()
-                .map(|msg| RawMessage {
-                    bytes: &msg.raw,
-                    source: "maildir",
-                    source_key: Some(msg.key.clone()),
-                    oversized: msg.oversized,
-                })
-                .collect();
-            let mut processed = Vec::with_capacity(chunk.len());
-            let result = shared
-                .pipeline
-                .process_batch(&raws, &registry, &mut processed)
-                .await;
+            let raws = chunk.iter().map(|msg| RawMessage {
+                bytes: &msg.raw,
+                source: "maildir",
+                source_key: Some(msg.key.clone()),
+                oversized: msg.oversized,
+            });
+            let (processed, result) = process_chunk(shared, raws, &registry, summary).await;
             for (msg, p) in chunk.iter().zip(&processed) {
-                count(summary, p.disposition);
                 source.finish(&msg.path, p.disposition)?;
-            }
-            if processed.iter().any(|p| p.replied) {
-                shared.queued.notify_one();
             }
             result?;
             if *stop.borrow() {

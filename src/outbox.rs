@@ -191,7 +191,20 @@ impl Outbox {
             loop {
                 while in_flight.len() < SEND_CONCURRENCY {
                     if queue.is_empty() && more && !unreachable.load(Ordering::Relaxed) {
-                        match self.claim().await {
+                        // The replies in flight keep moving while claiming:
+                        // one of them may hold the write turn the claim waits
+                        // for (recording a failure).
+                        let claim = self.claim();
+                        tokio::pin!(claim);
+                        let claimed = loop {
+                            tokio::select! {
+                                claimed = &mut claim => break claimed,
+                                Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                                    outcomes.push(outcome);
+                                }
+                            }
+                        };
+                        match claimed {
                             Ok(due) if due.is_empty() => more = false,
                             Ok(due) => queue.extend(due),
                             Err(e) => {

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -133,12 +132,7 @@ async fn kill_nine_loses_nothing_and_doubles_nothing() {
         .tickets(&TicketFilter::default())
         .await
         .expect("tickets");
-    let mut on_tickets: HashMap<String, usize> = HashMap::new();
-    for t in &tickets {
-        for id in &t.message_ids {
-            *on_tickets.entry(id.clone()).or_default() += 1;
-        }
-    }
+    let on_tickets = support::tickets_per_message(&store).await;
     for n in 0..MAILS {
         let id = format!("crash-{n}@delinde.example");
         assert_eq!(on_tickets.get(&id), Some(&1), "{id} after {kills} kills");
@@ -151,12 +145,7 @@ async fn kill_nine_loses_nothing_and_doubles_nothing() {
 
     // Every ticket answered; repeats only from a kill right after a 250.
     let sent = servers.sent();
-    let mut replies: HashMap<String, usize> = HashMap::new();
-    for s in &sent {
-        if let Some(irt) = &s.in_reply_to {
-            *replies.entry(irt.clone()).or_default() += 1;
-        }
-    }
+    let replies = support::replies_per_message(&sent);
     let outbox = store.outbox().await.expect("outbox");
     for n in 0..MAILS {
         let irt = format!("<crash-{n}@delinde.example>");

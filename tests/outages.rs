@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,22 +130,12 @@ impl Drop for Daemon {
 /// Every message `<tag>-n` (n < count) on exactly one ticket and answered
 /// exactly once.
 async fn assert_once_each(store: &Store, sent: &[Sent], tag: &str, count: usize, log: &str) {
-    let mut answered: HashMap<String, usize> = HashMap::new();
-    for s in sent {
-        *answered
-            .entry(s.in_reply_to.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
+    let answered = support::replies_per_message(sent);
     let tickets = store
         .tickets(&TicketFilter::default())
         .await
         .expect("tickets");
-    let mut on_tickets: HashMap<String, usize> = HashMap::new();
-    for t in &tickets {
-        for id in &t.message_ids {
-            *on_tickets.entry(id.clone()).or_default() += 1;
-        }
-    }
+    let on_tickets = support::tickets_per_message(store).await;
     for n in 0..count {
         let id = format!("{tag}-{n}@delinde.example");
         assert_eq!(on_tickets.get(&id), Some(&1), "{id} on tickets\n{log}");

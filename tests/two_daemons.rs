@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use servicedesk::daemon;
@@ -74,23 +73,13 @@ async fn two_daemons_share_one_mailbox() {
     task_b.await.expect("join b").expect("daemon b");
 
     assert_eq!(sent.len(), 25, "every mail answered once, none twice");
-    let mut answered: HashMap<String, usize> = HashMap::new();
-    for s in &sent {
-        *answered
-            .entry(s.in_reply_to.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
+    let answered = support::replies_per_message(&sent);
     let tickets = store
         .tickets(&TicketFilter::default())
         .await
         .expect("tickets");
     assert_eq!(tickets.len(), 25);
-    let mut on_tickets: HashMap<String, usize> = HashMap::new();
-    for t in &tickets {
-        for id in &t.message_ids {
-            *on_tickets.entry(id.clone()).or_default() += 1;
-        }
-    }
+    let on_tickets = support::tickets_per_message(&store).await;
     for n in 0..25 {
         let id = format!("twin-{n}@delinde.example");
         assert_eq!(on_tickets.get(&id), Some(&1), "{id} on tickets");

@@ -7,6 +7,7 @@
 //! helpers panic and say how to get it (`scripts/test.sh`).
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -722,6 +723,34 @@ impl MailServers {
         }
         results
     }
+}
+
+// ------------------------------------------------------------- counting --
+
+/// How many tickets hold each Message-ID (without angle brackets).
+pub async fn tickets_per_message(store: &Store) -> HashMap<String, usize> {
+    let tickets = store
+        .tickets(&servicedesk::store::TicketFilter::default())
+        .await
+        .expect("tickets");
+    let mut on_tickets: HashMap<String, usize> = HashMap::new();
+    for t in &tickets {
+        for id in &t.message_ids {
+            *on_tickets.entry(id.clone()).or_default() += 1;
+        }
+    }
+    on_tickets
+}
+
+/// How many replies answer each `<Message-ID>` (by `In-Reply-To`).
+pub fn replies_per_message(sent: &[Sent]) -> HashMap<String, usize> {
+    let mut replies: HashMap<String, usize> = HashMap::new();
+    for s in sent {
+        if let Some(irt) = &s.in_reply_to {
+            *replies.entry(irt.clone()).or_default() += 1;
+        }
+    }
+    replies
 }
 
 // ------------------------------------------------------ fault injection --
