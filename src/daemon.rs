@@ -3,8 +3,8 @@
 //!
 //! Every IMAP mailbox is watched on its own connection (IDLE where offered,
 //! polling otherwise); the Maildir is polled; one outbox task sends replies.
-//! Shutdown arrives as a future: a message in flight is finished (its
-//! transaction committed and the message moved), then the tasks stop.
+//! Shutdown arrives as a future: the messages in flight are finished (their
+//! transaction committed and the messages moved), then the tasks stop.
 //! `--once` processes what is there now, delivers every reply, and returns.
 
 use std::future::Future;
@@ -378,7 +378,7 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
         "servicedesk running"
     );
     shutdown.await;
-    tracing::info!("shutting down: finishing the message in flight");
+    tracing::info!("shutting down: finishing the messages in flight");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
