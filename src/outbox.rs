@@ -191,20 +191,7 @@ impl Outbox {
             loop {
                 while in_flight.len() < SEND_CONCURRENCY {
                     if queue.is_empty() && more && !unreachable.load(Ordering::Relaxed) {
-                        // The replies in flight keep moving while claiming:
-                        // one of them may hold the write turn the claim waits
-                        // for (recording a failure).
-                        let claim = self.claim();
-                        tokio::pin!(claim);
-                        let claimed = loop {
-                            tokio::select! {
-                                claimed = &mut claim => break claimed,
-                                Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
-                                    outcomes.push(outcome);
-                                }
-                            }
-                        };
-                        match claimed {
+                        match self.claim_driving(&mut in_flight, &mut outcomes).await {
                             Ok(due) if due.is_empty() => more = false,
                             Ok(due) => queue.extend(due),
                             Err(e) => {
@@ -260,6 +247,29 @@ impl Outbox {
                 CLAIM_BATCH,
             )
             .await
+    }
+
+    /// Claims the next few due replies while the replies in flight keep
+    /// moving: one of them may hold the write turn the claim waits for
+    /// (recording a failure), so waiting without them would never end.
+    async fn claim_driving<F>(
+        &self,
+        in_flight: &mut futures::stream::FuturesUnordered<F>,
+        outcomes: &mut Vec<F::Output>,
+    ) -> Result<Vec<OutboxEntry>, StoreError>
+    where
+        F: std::future::Future<Output = Result<Delivery, StoreError>>,
+    {
+        let claim = self.claim();
+        tokio::pin!(claim);
+        loop {
+            tokio::select! {
+                claimed = &mut claim => return claimed,
+                Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                    outcomes.push(outcome);
+                }
+            }
+        }
     }
 
     /// Releases the claims of processes on this machine that are gone (a

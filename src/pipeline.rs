@@ -213,24 +213,19 @@ impl Pipeline {
         registry: &Registry,
     ) -> Result<Processed, StoreError> {
         let mut tx = self.store.begin(&self.ticket_prefix).await?;
-        match self.handle(&mut tx, raw, registry).await {
-            Ok(p) => {
-                tx.commit().await?;
-                log_processed(&p);
-                Ok(p)
-            }
+        let p = match self.handle(&mut tx, raw, registry).await {
             Err(StoreError::Conflict(_)) => {
                 // Another process recorded this Message-ID first: once more,
                 // in a fresh transaction that sees its record (a duplicate).
                 drop(tx);
-                let mut tx = self.store.begin(&self.ticket_prefix).await?;
-                let p = self.handle(&mut tx, raw, registry).await?;
-                tx.commit().await?;
-                log_processed(&p);
-                Ok(p)
+                tx = self.store.begin(&self.ticket_prefix).await?;
+                self.handle(&mut tx, raw, registry).await?
             }
-            Err(e) => Err(e),
-        }
+            other => other?,
+        };
+        tx.commit().await?;
+        log_processed(&p);
+        Ok(p)
     }
 
     /// Processes several messages, in order, committing them together: one
