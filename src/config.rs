@@ -207,6 +207,10 @@ pub struct DaemonConfig {
     /// A mailbox lease lasts this long; when its holder stops renewing it
     /// (it died), another daemon on the same database takes the mailbox over.
     pub lease_secs: u64,
+    /// The most one step of work may take (a fetch batch, a send pass, a
+    /// database write) before the daemon counts as stuck: systemd's
+    /// watchdog then stops hearing from it and restarts it.
+    pub step_timeout_secs: u64,
 }
 
 impl Default for DaemonConfig {
@@ -215,6 +219,7 @@ impl Default for DaemonConfig {
             poll_interval_secs: 60,
             idle_timeout_secs: 25 * 60,
             lease_secs: 90,
+            step_timeout_secs: 300,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 use crate::config::{Config, ImapConfig};
+use crate::health::{Beat, Health, Supervisor, TaskState};
 use crate::holder::{holder_id, holder_is_dead};
 use crate::outbox::{DrainReport, Outbox, Transport};
 use crate::pipeline::{Disposition, Pipeline, Processed, RawMessage, MESSAGES_PER_TRANSACTION};
@@ -40,10 +41,7 @@ impl Lease {
         Lease {
             length,
             store: store.clone(),
-            name: format!(
-                "imap:{}@{}:{}/{}",
-                imap.username, imap.host, imap.port, imap.mailbox
-            ),
+            name: format!("imap:{}", mailbox_name(imap)),
             holder: holder.to_string(),
         }
     }
@@ -130,6 +128,10 @@ struct Shared {
     /// Rung whenever a reply was queued.
     queued: Notify,
     config: Config,
+    /// What the tasks prove about their progress (systemd's watchdog).
+    health: Arc<Health>,
+    /// The most one step of a task may take (`[daemon] step_timeout_secs`).
+    step: Duration,
 }
 
 /// Builds the shared parts from the configuration.
@@ -145,6 +147,8 @@ async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
         outbox,
         queued: Notify::new(),
         config: config.clone(),
+        health: Arc::new(Health::default()),
+        step: Duration::from_secs(config.daemon.step_timeout_secs),
     }))
 }
 
@@ -155,8 +159,10 @@ async fn drain_imap(
     lease: &Lease,
     summary: &mut RunSummary,
     stop: &watch::Receiver<bool>,
+    beat: &Beat,
 ) -> Result<(), CycleError> {
     loop {
+        beat.alive(shared.step);
         // Renewed per batch: a long backlog must not outlive the lease.
         if !lease.hold().await? {
             return Err(CycleError::LeaseLost);
@@ -171,6 +177,7 @@ async fn drain_imap(
         let mut done = Vec::with_capacity(batch.len());
         let mut failure = None;
         for chunk in batch.chunks(MESSAGES_PER_TRANSACTION) {
+            beat.alive(shared.step);
             let raws = chunk.iter().map(|msg| RawMessage {
                 bytes: &msg.raw,
                 source: "imap",
@@ -190,6 +197,7 @@ async fn drain_imap(
             }
         }
         // Move what is committed even when the batch stopped half-way.
+        beat.alive(shared.step);
         source.finish(&done).await?;
         if let Some(e) = failure {
             return Err(e.into());
@@ -237,14 +245,17 @@ async fn drain_maildir(
     source: &MaildirSource,
     summary: &mut RunSummary,
     stop: &watch::Receiver<bool>,
+    beat: &Beat,
 ) -> Result<(), CycleError> {
     loop {
+        beat.alive(shared.step);
         let batch = source.fetch_batch(100, shared.config.limits.max_message_bytes)?;
         if batch.is_empty() {
             return Ok(());
         }
         let registry = shared.pipeline.store().registry().await?;
         for chunk in batch.chunks(MESSAGES_PER_TRANSACTION) {
+            beat.alive(shared.step);
             let raws = chunk.iter().map(|msg| RawMessage {
                 bytes: &msg.raw,
                 source: "maildir",
@@ -284,7 +295,7 @@ pub async fn run_once(config: &Config) -> anyhow::Result<RunSummary> {
     let shared = build(config).await?;
     // Replies go out while the mailboxes are still being read.
     let (sender_stop, sender_stopped) = watch::channel(false);
-    let sender = tokio::spawn(send_replies(shared.clone(), sender_stopped));
+    let sender = tokio::spawn(send_replies(shared.clone(), sender_stopped, None));
     let result = read_all(config, &shared).await;
     let _ = sender_stop.send(true);
     let sent = sender.await.unwrap_or_default();
@@ -314,14 +325,16 @@ async fn read_all(config: &Config, shared: &Arc<Shared>) -> anyhow::Result<RunSu
             );
             continue;
         }
+        let beat = shared.health.register(&lease.name, true, shared.step);
         let mut source = ImapSource::connect(imap).await?;
-        let result = drain_imap(shared, &mut source, &lease, &mut summary, &stop).await;
+        let result = drain_imap(shared, &mut source, &lease, &mut summary, &stop, &beat).await;
         source.logout().await;
         lease.release().await;
         result?;
     }
     if let Some(md) = open_maildir(config)? {
-        drain_maildir(shared, &md, &mut summary, &stop).await?;
+        let beat = shared.health.register("maildir", true, shared.step);
+        drain_maildir(shared, &md, &mut summary, &stop, &beat).await?;
     }
     Ok(summary)
 }
@@ -332,7 +345,7 @@ async fn deliver_all(shared: &Shared, summary: &mut RunSummary) -> anyhow::Resul
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(shared.config.outbox.once_wait_secs);
     loop {
-        let report = shared.outbox.drain().await?;
+        let report = shared.outbox.drain(None).await?;
         summary.replies_sent += report.sent;
         summary.replies_failed += report.failed;
         let Some(wait) = shared.outbox.until_next().await? else {
@@ -360,16 +373,22 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
     let holder = holder_id();
     for imap in config.imap.clone() {
         let (shared, stop, holder) = (shared.clone(), stop.clone(), holder.clone());
-        tasks.spawn(async move { watch_imap(shared, imap, stop, holder).await });
+        let beat =
+            shared
+                .health
+                .register(format!("imap {}", mailbox_name(&imap)), true, shared.step);
+        tasks.spawn(async move { watch_imap(shared, imap, stop, holder, beat).await });
     }
     if let Some(md) = open_maildir(config)? {
         let (shared, stop) = (shared.clone(), stop.clone());
-        tasks.spawn(async move { watch_maildir(shared, md, stop).await });
+        let beat = shared.health.register("maildir", true, shared.step);
+        tasks.spawn(async move { watch_maildir(shared, md, stop, beat).await });
     }
     {
         let (shared, stop) = (shared.clone(), stop.clone());
+        let beat = shared.health.register("outbox", false, shared.step);
         tasks.spawn(async move {
-            send_replies(shared, stop).await;
+            send_replies(shared, stop, Some(beat)).await;
         });
     }
     tracing::info!(
@@ -377,12 +396,46 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
         maildir = config.maildir.is_some(),
         "servicedesk running"
     );
+    // systemd hears READY once every source runs, watchdog pings while
+    // every task keeps its word, and a status line.
+    let supervisor = Supervisor::enabled().then(|| {
+        let shared = shared.clone();
+        tokio::spawn(Supervisor::new(shared.health.clone()).run(move || {
+            let shared = shared.clone();
+            async move { outbox_status(&shared).await }
+        }))
+    });
     shutdown.await;
     tracing::info!("shutting down: finishing the messages in flight");
+    crate::health::stopping();
+    if let Some(supervisor) = supervisor {
+        supervisor.abort();
+    }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `user@host:port/mailbox`, for logs and the status line.
+fn mailbox_name(imap: &ImapConfig) -> String {
+    format!(
+        "{}@{}:{}/{}",
+        imap.username, imap.host, imap.port, imap.mailbox
+    )
+}
+
+/// The outbox part of the status line.
+async fn outbox_status(shared: &Shared) -> String {
+    let count = tokio::time::timeout(
+        Duration::from_secs(5),
+        shared.pipeline.store().pending_replies(),
+    )
+    .await;
+    match count {
+        Ok(Ok(n)) => format!("outbox {n} queued"),
+        Ok(Err(_)) | Err(_) => "outbox unknown (database unavailable)".to_string(),
+    }
 }
 
 /// Resolves once the stop flag is set.
@@ -416,6 +469,7 @@ async fn watch_imap(
     config: ImapConfig,
     stop: watch::Receiver<bool>,
     holder: String,
+    beat: Arc<Beat>,
 ) {
     let server = format!("{}:{}/{}", config.host, config.port, config.mailbox);
     let lease = Lease::new(
@@ -430,7 +484,9 @@ async fn watch_imap(
     // Waits are cut short so the lease is renewed well before it runs out.
     let idle = Duration::from_secs(shared.config.daemon.idle_timeout_secs).min(lease.length / 3);
     let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs).min(lease.length / 3);
+    let step = shared.step;
     while !*stop.borrow() {
+        beat.alive(step);
         match lease.hold().await {
             Ok(true) => {
                 if standing_by {
@@ -446,6 +502,7 @@ async fn watch_imap(
                     );
                     standing_by = true;
                 }
+                beat.report(TaskState::StandingBy, lease.length / 3 + step);
                 if pause(lease.length / 3, &stop).await {
                     return;
                 }
@@ -456,7 +513,9 @@ async fn watch_imap(
                     tracing::error!(server, error = %e, "database unavailable; retrying with backoff");
                 }
                 failures += 1;
-                if pause(reconnect_delay(failures), &stop).await {
+                let delay = reconnect_delay(failures);
+                beat.report(TaskState::Retrying, delay + step);
+                if pause(delay, &stop).await {
                     return;
                 }
                 continue;
@@ -464,8 +523,9 @@ async fn watch_imap(
         }
         let result: Result<(), CycleError> = async {
             let mut source = ImapSource::connect(&config).await?;
+            beat.report(TaskState::Watching, step);
             loop {
-                drain_imap(&shared, &mut source, &lease, &mut summary, &stop).await?;
+                drain_imap(&shared, &mut source, &lease, &mut summary, &stop, &beat).await?;
                 // Back only once a whole pass worked (mailbox and database).
                 if failures > 0 {
                     tracing::info!(server, "mailbox processing restored");
@@ -476,6 +536,7 @@ async fn watch_imap(
                     return Ok(());
                 }
                 let wait = if source.has_idle() { idle } else { poll };
+                beat.alive(wait + step);
                 source = source.wait(wait, stopped(stop.clone())).await?;
             }
         }
@@ -494,7 +555,9 @@ async fn watch_imap(
                     tracing::error!(server, error = %e, "mail source unavailable; retrying with backoff");
                 }
                 failures += 1;
-                if pause(reconnect_delay(failures), &stop).await {
+                let delay = reconnect_delay(failures);
+                beat.report(TaskState::Retrying, delay + step);
+                if pause(delay, &stop).await {
                     lease.release().await;
                     return;
                 }
@@ -504,12 +567,24 @@ async fn watch_imap(
     lease.release().await;
 }
 
-async fn watch_maildir(shared: Arc<Shared>, source: MaildirSource, stop: watch::Receiver<bool>) {
+async fn watch_maildir(
+    shared: Arc<Shared>,
+    source: MaildirSource,
+    stop: watch::Receiver<bool>,
+    beat: Arc<Beat>,
+) {
     let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs.clamp(1, 60));
     let mut failing = false;
     let mut summary = RunSummary::default();
     loop {
-        match drain_maildir(&shared, &source, &mut summary, &stop).await {
+        let result = drain_maildir(&shared, &source, &mut summary, &stop, &beat).await;
+        let state = if result.is_ok() {
+            TaskState::Watching
+        } else {
+            TaskState::Retrying
+        };
+        beat.report(state, poll + shared.step);
+        match result {
             Ok(()) if failing => {
                 tracing::info!("maildir processing restored");
                 failing = false;
@@ -528,12 +603,16 @@ async fn watch_maildir(shared: Arc<Shared>, source: MaildirSource, stop: watch::
 }
 
 /// Sends replies as they are queued until stopped; returns what it sent.
-async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> DrainReport {
+async fn send_replies(
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    beat: Option<Arc<Beat>>,
+) -> DrainReport {
     let mut unreachable = false;
     let mut store_failing = false;
     let mut total = DrainReport::default();
     loop {
-        let wait = match shared.outbox.drain().await {
+        let wait = match shared.outbox.drain(beat.as_deref()).await {
             Ok(report) => {
                 total.sent += report.sent;
                 total.failed += report.failed;
@@ -573,12 +652,15 @@ async fn send_replies(shared: Arc<Shared>, stop: watch::Receiver<bool>) -> Drain
                 Duration::from_secs(5)
             }
         };
+        if let Some(beat) = &beat {
+            beat.report(TaskState::Watching, wait + shared.step);
+        }
         tokio::select! {
             _ = shared.queued.notified() => {},
             _ = tokio::time::sleep(wait) => {},
             _ = stopped(stop.clone()) => {
                 // Flush what is due right now, then stop.
-                if let Ok(report) = shared.outbox.drain().await {
+                if let Ok(report) = shared.outbox.drain(None).await {
                     total.sent += report.sent;
                     total.failed += report.failed;
                 }

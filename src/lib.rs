@@ -25,7 +25,8 @@
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
 //! * [`pipeline`]: one raw message through parse, triage, store, in one transaction.
 //! * [`daemon`]: wires sources, pipeline and outbox; owns shutdown.
-//! * [`notify`]: systemd readiness, stopping and watchdog notifications.
+//! * [`health`]: what the daemon's tasks prove about their progress (watchdog, status).
+//! * [`notify`]: systemd's notification socket.
 //! * [`cli`]: subcommands to library calls and exit codes.
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod health;
 pub mod holder;
 pub mod learn;
 pub mod mail;

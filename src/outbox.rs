@@ -18,6 +18,7 @@ use lettre::{Address, AsyncFileTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, OutboxConfig};
+use crate::health::Beat;
 use crate::smtp::{Failure as SendError, SmtpSender};
 use crate::store::{self, OutboxEntry, Store, StoreError};
 
@@ -163,14 +164,15 @@ impl Outbox {
         }
     }
 
-    /// Sends every reply that is due now.
+    /// Sends every reply that is due now. `beat` hears of progress at
+    /// every claim: the replies claimed go out within the claim's time.
     ///
     /// # Errors
     ///
     /// Only store failures; send failures are recorded on the entries. A
     /// reply whose outcome could not be recorded keeps its claim, so no
     /// sender tries it again before the claim runs out.
-    pub async fn drain(&self) -> Result<DrainReport, StoreError> {
+    pub async fn drain(&self, beat: Option<&Beat>) -> Result<DrainReport, StoreError> {
         if !self.took_over.load(Ordering::Relaxed) {
             self.take_over_dead_claims().await?;
             self.took_over.store(true, Ordering::Relaxed);
@@ -191,6 +193,9 @@ impl Outbox {
             loop {
                 while in_flight.len() < SEND_CONCURRENCY {
                     if queue.is_empty() && more && !unreachable.load(Ordering::Relaxed) {
+                        if let Some(beat) = beat {
+                            beat.alive(self.transport.claim());
+                        }
                         match self.claim_driving(&mut in_flight, &mut outcomes).await {
                             Ok(due) if due.is_empty() => more = false,
                             Ok(due) => queue.extend(due),

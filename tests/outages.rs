@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use servicedesk::store::{Store, TicketFilter};
-use support::{config_with_extra, Db, MailServers, Options, Sent};
+use support::{config_with_extra, Daemon, Db, MailServers, Options, Sent};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -39,92 +39,6 @@ Bij het opslaan van een zorgplan krijgen we een foutmelding (melding {n}).\r\n"
 
 fn mails(tag: &str, range: std::ops::Range<usize>) -> Vec<Vec<u8>> {
     range.map(|n| mail(tag, n)).collect()
-}
-
-/// `servicedesk run` as a child process, its log in a file.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, log: PathBuf) -> Daemon {
-        let file = std::fs::File::create(&log).expect("create the daemon log");
-        let child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-            .arg("--config")
-            .arg(config)
-            .arg("run")
-            .env("SERVICEDESK_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start servicedesk run");
-        Daemon { child, log }
-    }
-
-    /// The log so far, without colour codes.
-    fn log(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut out = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
-    /// Log lines containing `text`.
-    fn lines(&self, text: &str) -> usize {
-        self.log().lines().filter(|l| l.contains(text)).count()
-    }
-
-    /// SIGTERM, then the exit must come within 20 s and be clean. Prints
-    /// the log's warnings, errors and recoveries.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(status.success(), "kill -TERM {pid}");
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                let log = self.log();
-                for line in log.lines().filter(|l| {
-                    l.contains(" WARN ")
-                        || l.contains(" ERROR ")
-                        || l.contains("restored")
-                        || l.contains("again")
-                }) {
-                    println!("{line}");
-                }
-                assert!(status.success(), "daemon exited with {status}\n{log}");
-                return log;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no exit within 20 s of SIGTERM\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Every message `<tag>-n` (n < count) on exactly one ticket and answered

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -781,4 +781,98 @@ pub fn config_with_extra(servers: &MailServers, db: &Db, o: &Options, extra: &st
     let text = format!("{}\n{extra}", config_text(servers, db, o));
     std::fs::write(&path, &text).expect("cannot write the test configuration");
     Config::parse(&path, &text).unwrap_or_else(|e| panic!("test configuration: {e}\n{text}"))
+}
+
+// ------------------------------------------------------- the real binary --
+
+/// `servicedesk run` as a child process, its log in a file.
+pub struct Daemon {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, log: PathBuf) -> Daemon {
+        Daemon::start_with_env(config, log, &[])
+    }
+
+    /// Like [`Daemon::start`], with more environment variables.
+    pub fn start_with_env(config: &Path, log: PathBuf, env: &[(&str, &str)]) -> Daemon {
+        let file = std::fs::File::create(&log).expect("create the daemon log");
+        let child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("SERVICEDESK_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start servicedesk run");
+        Daemon { child, log }
+    }
+
+    /// The log so far, without colour codes.
+    pub fn log(&self) -> String {
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Log lines containing `text`.
+    pub fn lines(&self, text: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(text)).count()
+    }
+
+    /// SIGTERM, then the exit must come within 20 s and be clean. Prints
+    /// the log's warnings, errors and recoveries.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let log = self.log();
+                for line in log.lines().filter(|l| {
+                    l.contains(" WARN ")
+                        || l.contains(" ERROR ")
+                        || l.contains("restored")
+                        || l.contains("again")
+                }) {
+                    println!("{line}");
+                }
+                assert!(status.success(), "daemon exited with {status}\n{log}");
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 20 s of SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
