@@ -592,9 +592,13 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
             }
             if let Some(approved) = t.charge_approved {
                 println!(
-                    "  charge     {} ({})",
+                    "  charge     {} ({}){}",
                     if approved { "approved" } else { "refused" },
-                    t.charge_decision.as_deref().unwrap_or("")
+                    t.charge_decision.as_deref().unwrap_or(""),
+                    match (&t.charge_decided_by, &t.charge_decided_message) {
+                        (Some(by), Some(id)) => format!(" by {by}, in <{id}>"),
+                        _ => String::new(),
+                    }
                 );
             }
             println!("  created    {}", t.created_at);
@@ -626,10 +630,10 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
                 println!();
                 println!(
                     "--- {} {} <{}> {}",
-                    if m.direction == "in" {
-                        "from"
-                    } else {
-                        "to customer, by"
+                    match (m.direction.as_str(), m.outsider) {
+                        ("in", true) => "from an outsider (not a registered person of the customer; decided nothing)",
+                        ("in", false) => "from",
+                        _ => "to customer, by",
                     },
                     m.created_at,
                     m.message_id,

@@ -453,10 +453,16 @@ impl Pipeline {
                 }
             }
             Decision::Followup(f) => {
-                let ticket_id = tx.apply_followup(f).await?;
-                tx.add_message(ticket_id, &received(mail, &from, "in"))
-                    .await?;
+                let ticket_id = tx.apply_followup(f, &from, &mail.message_id).await?;
+                let mut message = received(mail, &from, "in");
+                message.outsider = f.outsider;
+                tx.add_message(ticket_id, &message).await?;
                 let mut detail = format!("follow-up on {} (by {})", f.ticket, f.matched_by);
+                if f.outsider {
+                    detail.push_str(
+                        "; from an outsider (not a registered person of the ticket's customer): kept on the ticket, decides nothing, no reply",
+                    );
+                }
                 if let Some(s) = f.set_status {
                     detail.push_str(&format!("; status {}", s.as_str()));
                 }
@@ -469,7 +475,7 @@ impl Pipeline {
                     }
                     _ => {}
                 }
-                if let Some(a) = &f.attention {
+                if let (Some(a), false) = (&f.attention, f.outsider) {
                     detail.push_str(&format!("; {a}"));
                 }
                 tx.record_intake(&intake(
@@ -590,6 +596,7 @@ impl Pipeline {
                                 from: &out.envelope_from,
                                 subject: &out.subject,
                                 body: &out.body,
+                                outsider: false,
                             },
                         )
                         .await?;
@@ -675,6 +682,7 @@ fn received<'a>(mail: &'a InboundMail, from: &'a str, direction: &'a str) -> Thr
         from,
         subject: &mail.subject,
         body: &mail.text,
+        outsider: false,
     }
 }
 

@@ -553,6 +553,101 @@ async fn charge_approval_in_each_language() {
     }
 }
 
+/// A chargeable notice's Message-ID and token are seen by everyone the mail
+/// was copied or forwarded to. A stranger, another customer's reference
+/// person and the rightful sender each answer "akkoord" in its thread: the
+/// first two are kept on the ticket as outsiders and decide nothing (no
+/// approval, no reply); only the last one approves, and the ticket records
+/// who approved with which message. Run on both backends.
+async fn only_the_customers_own_people_approve(backend: Backend) {
+    let desk = Desk::start(backend).await;
+    let (from, subject, body, quote_header) = training_request("nl");
+    let request = "charge-request@delinde.example";
+    desk.append(&mail(request, from, subject, "", body)).await;
+    desk.run_once().await;
+    let ack = only_reply_to(&desk.sent(), request);
+    assert_eq!(ack.notice.as_deref(), Some("chargeable"));
+    let number = desk.tickets().await[0].number.clone();
+    let ack_id = id_of(&ack);
+    let answer = |id: &str, from: &str| {
+        mail(
+            id,
+            from,
+            &format!("Re: {}", ack.subject),
+            &format!("In-Reply-To: <{ack_id}>\nReferences: <{request}> <{ack_id}>\n"),
+            &format!(
+                "Akkoord, ga maar verder.\n{}",
+                quoted(quote_header, &ack.body)
+            ),
+        )
+    };
+
+    for (id, outsider) in [
+        (
+            "stranger-yes@elsewhere.example",
+            "Piet Vreemd <piet@elsewhere.example>",
+        ),
+        (
+            "other-customer-yes@lestilleuls.example",
+            "Sophie Lambert <sophie.lambert@lestilleuls.example>",
+        ),
+    ] {
+        desk.append(&answer(id, outsider)).await;
+        let s = desk.run_once().await;
+        assert_eq!((s.processed, s.replies_sent), (1, 0), "{id}: {s:?}");
+        let (t, thread) = desk.store.ticket(&number).await.unwrap();
+        assert_eq!(t.status, "awaiting_approval", "{id} changed the status");
+        assert_eq!(t.charge_approved, None, "{id} decided the charge");
+        assert_eq!(t.charge_decided_by, None, "{id}");
+        assert!(
+            t.attention
+                .as_deref()
+                .is_some_and(|a| a.contains("not a registered person")),
+            "{id}: {:?}",
+            t.attention
+        );
+        let kept = thread
+            .iter()
+            .find(|m| m.message_id == id)
+            .expect("kept on the ticket");
+        assert!(kept.outsider, "{id} not marked as an outsider");
+        let rec = desk.intake_of(id).await;
+        assert_eq!(outcomes(&rec), ["followup"], "{id}");
+        assert!(rec[0].detail.contains("outsider"), "{}", rec[0].detail);
+    }
+    assert_eq!(desk.sent().len(), 1, "an outsider got a reply");
+
+    let rightful = "els-yes@delinde.example";
+    desk.append(&answer(rightful, from)).await;
+    let s = desk.run_once().await;
+    assert_eq!((s.processed, s.replies_sent), (1, 0), "{s:?}");
+    let (t, thread) = desk.store.ticket(&number).await.unwrap();
+    assert_eq!((t.status.as_str(), t.charge_approved), ("new", Some(true)));
+    assert_eq!(
+        t.charge_decided_by.as_deref(),
+        Some("els.vermeulen@delinde.example")
+    );
+    assert_eq!(t.charge_decided_message.as_deref(), Some(rightful));
+    assert!(
+        !thread
+            .iter()
+            .find(|m| m.message_id == rightful)
+            .unwrap()
+            .outsider
+    );
+    assert_eq!(desk.sent().len(), 1, "the approval got a reply");
+}
+
+#[tokio::test]
+async fn only_the_customers_own_people_approve_sqlite() {
+    only_the_customers_own_people_approve(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn only_the_customers_own_people_approve_postgres() {
+    only_the_customers_own_people_approve(Backend::Postgres).await;
+}
+
 // -------------------------------------------------------------- reopening --
 
 /// A customer who answers on a resolved (or recently closed) ticket opens it

@@ -153,6 +153,8 @@ pub struct ThreadMessage<'a> {
     pub from: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
+    /// From someone who is not a registered person of the ticket's customer.
+    pub outsider: bool,
 }
 
 /// A reply to queue.
@@ -209,6 +211,10 @@ pub struct TicketView {
     pub related_ticket: Option<String>,
     /// The customer's words the charge decision was based on.
     pub charge_decision: Option<String>,
+    /// Who decided on the charge (a registered person of the customer).
+    pub charge_decided_by: Option<String>,
+    /// The Message-ID of the mail that decided it.
+    pub charge_decided_message: Option<String>,
     pub evidence: serde_json::Value,
     pub created_at: String,
     pub updated_at: String,
@@ -223,6 +229,9 @@ pub struct ThreadEntry {
     pub subject: String,
     pub body: String,
     pub created_at: String,
+    /// From someone who is not a registered person of the ticket's
+    /// customer: it decided nothing.
+    pub outsider: bool,
 }
 
 /// An intake record as `intake list --json` shows it.
@@ -551,7 +560,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
                     sender, sender_name, subject, language, evidence, created_at, updated_at, \
-                    attention, related_ticket, charge_decision \
+                    attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message \
              FROM tickets \
              WHERE ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) \
              ORDER BY category, status, id",
@@ -590,7 +599,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
                     sender, sender_name, subject, language, evidence, created_at, updated_at, \
-                    attention, related_ticket, charge_decision \
+                    attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message \
              FROM tickets WHERE number = $1",
         )
         .bind(number.trim().to_ascii_uppercase())
@@ -599,7 +608,7 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
         let id: i64 = row.get(0);
         let thread: Vec<ThreadEntry> = sqlx::query(
-            "SELECT direction, message_id, from_addr, subject, body, created_at \
+            "SELECT direction, message_id, from_addr, subject, body, created_at, outsider \
              FROM messages WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -613,6 +622,7 @@ impl Store {
             subject: r.get(3),
             body: r.get(4),
             created_at: r.get(5),
+            outsider: r.get::<i64, _>(6) != 0,
         })
         .collect();
         let ids = thread
@@ -1042,6 +1052,8 @@ fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> TicketView {
         attention: r.get(15),
         related_ticket: r.get(16),
         charge_decision: r.get(17),
+        charge_decided_by: r.get("charge_decided_by"),
+        charge_decided_message: r.get("charge_decided_message"),
         evidence: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or_default(),
         created_at: r.get(13),
         updated_at: r.get(14),
@@ -1215,12 +1227,19 @@ impl Tx {
         Ok((id, number))
     }
 
-    /// Applies a follow-up to its ticket and returns the ticket's id.
+    /// Applies a follow-up to its ticket and returns the ticket's id. A
+    /// charge decision is recorded with who made it (`from`) and with which
+    /// message (`message_id`).
     ///
     /// # Errors
     ///
     /// [`StoreError::NotFound`] when the ticket is gone.
-    pub async fn apply_followup(&mut self, f: &Followup) -> Result<i64> {
+    pub async fn apply_followup(
+        &mut self,
+        f: &Followup,
+        from: &str,
+        message_id: &str,
+    ) -> Result<i64> {
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
             .bind(&f.ticket)
             .fetch_optional(&mut *self.tx)
@@ -1231,7 +1250,9 @@ impl Tx {
                  status = COALESCE($3, status), \
                  charge_approved = COALESCE($4, charge_approved), \
                  charge_decision = COALESCE($5, charge_decision), \
-                 attention = COALESCE($6, attention) \
+                 attention = COALESCE($6, attention), \
+                 charge_decided_by = COALESCE($7, charge_decided_by), \
+                 charge_decided_message = COALESCE($8, charge_decided_message) \
              WHERE id = $1",
         )
         .bind(id)
@@ -1240,6 +1261,8 @@ impl Tx {
         .bind(f.charge_approved.map(i64::from))
         .bind(f.charge_words.clone())
         .bind(f.attention.clone())
+        .bind(f.charge_approved.map(|_| from.trim().to_lowercase()))
+        .bind(f.charge_approved.map(|_| message_id))
         .execute(&mut *self.tx)
         .await?;
         Ok(id)
@@ -1285,8 +1308,8 @@ impl Tx {
     /// On database failure.
     pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(ticket_id)
         .bind(m.direction)
@@ -1295,6 +1318,7 @@ impl Tx {
         .bind(m.subject)
         .bind(m.body)
         .bind(now())
+        .bind(i64::from(m.outsider))
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -246,6 +246,11 @@ pub struct Followup {
     /// The words the charge decision was based on.
     pub charge_words: Option<String>,
     pub attention: Option<String>,
+    /// The sender is not a registered person of the ticket's customer (a
+    /// stranger on CC, another customer's person, or a sender the receiving
+    /// server did not vouch for): the message is kept on the ticket for
+    /// agents but decides nothing and is not answered.
+    pub outsider: bool,
 }
 
 /// What the store knows about a ticket a message may belong to.
@@ -387,13 +392,17 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
         }
     }
 
+    // Only a registered (and, where required, vouched-for) person of the
+    // ticket's customer decides anything on it: Message-IDs and tokens are
+    // seen by everyone a mail was copied or forwarded to.
+    let belongs = |t: &TicketRef| {
+        registered.is_some_and(|(_, customer)| customer.name.eq_ignore_ascii_case(&t.customer))
+    };
     // A reply in a ticket's thread, or a registered person of the ticket's
     // customer naming its token, continues that ticket.
-    let existing = match (&facts.thread, &facts.token, registered) {
-        (Some(t), _, _) => Some((t, "thread")),
-        (None, Some(t), Some((_, customer))) if customer.name.eq_ignore_ascii_case(&t.customer) => {
-            Some((t, "token"))
-        }
+    let existing = match (&facts.thread, &facts.token) {
+        (Some(t), _) => Some((t, "thread")),
+        (None, Some(t)) if belongs(t) => Some((t, "token")),
         _ => None,
     };
     let mut related = None;
@@ -402,9 +411,15 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
             && facts.now - ticket.updated_at
                 > chrono::Duration::days(i64::from(ctx.limits.reopen_closed_within_days));
         if !closed_long_ago {
-            return Decision::Followup(followup(ticket, matched_by, &reading));
+            return Decision::Followup(if belongs(ticket) {
+                followup(ticket, matched_by, &reading)
+            } else {
+                outsider(ticket, matched_by, &from.address)
+            });
         }
-        related = Some(ticket.number.clone());
+        if belongs(ticket) {
+            related = Some(ticket.number.clone());
+        }
     }
 
     let detected = language::detect(&reading.for_language());
@@ -485,6 +500,23 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
+/// A message in a ticket's thread from someone who is not a registered
+/// person of the ticket's customer: kept, flagged for agents, deciding nothing.
+fn outsider(ticket: &TicketRef, matched_by: &'static str, address: &str) -> Followup {
+    Followup {
+        ticket: ticket.number.clone(),
+        matched_by,
+        set_status: None,
+        charge_approved: None,
+        charge_words: None,
+        attention: Some(format!(
+            "a message from {address}, who is not a registered person of {}, is on the thread: it changed nothing",
+            ticket.customer
+        )),
+        outsider: true,
+    }
+}
+
 /// What a follow-up does to its ticket.
 fn followup(ticket: &TicketRef, matched_by: &'static str, reading: &text::Reading) -> Followup {
     let mut f = Followup {
@@ -494,6 +526,7 @@ fn followup(ticket: &TicketRef, matched_by: &'static str, reading: &text::Readin
         charge_approved: None,
         charge_words: None,
         attention: None,
+        outsider: false,
     };
     match ticket.status {
         TicketStatus::AwaitingApproval => match approval::read(&reading.body) {
@@ -679,6 +712,51 @@ mod tests {
             );
             assert_eq!(f.attention.is_some(), approved.is_none(), "{body}");
         }
+    }
+
+    #[test]
+    fn only_the_tickets_own_people_decide_in_its_thread() {
+        for status in [
+            TicketStatus::AwaitingApproval,
+            TicketStatus::Resolved,
+            TicketStatus::Closed,
+        ] {
+            let facts = Facts {
+                thread: Some(ticket(status, 0)),
+                ..Facts::default()
+            };
+            for (from, auth, outsider) in [
+                ("stranger@elsewhere.example", None, true),
+                ("bo@b.example", None, true),
+                ("an@a.example", Some("mx.example.test"), true),
+                ("an@a.example", None, false),
+            ] {
+                let m = mail(from, "Re: [CS-000001] Opleiding", "Akkoord, ga verder.", "");
+                let Decision::Followup(f) = decide(&m, &facts, auth) else {
+                    panic!("{from}: not kept on the ticket")
+                };
+                assert_eq!(f.outsider, outsider, "{from} {status:?}");
+                if outsider {
+                    assert_eq!((f.set_status, f.charge_approved), (None, None), "{from}");
+                    assert!(f.attention.unwrap().contains(from), "{from}");
+                } else {
+                    assert!(f.set_status.is_some(), "{status:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_outsider_on_a_long_closed_ticket_continues_nothing() {
+        let facts = Facts {
+            thread: Some(ticket(TicketStatus::Closed, 30)),
+            ..Facts::default()
+        };
+        let m = mail("bo@b.example", "Re: Storing", "Het werkt niet.", "");
+        let Decision::Ticket(t) = decide(&m, &facts, None) else {
+            panic!("not a ticket of its own")
+        };
+        assert_eq!((t.customer.as_str(), t.related), ("WZC B", None));
     }
 
     #[test]
