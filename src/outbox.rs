@@ -234,6 +234,12 @@ impl Outbox {
                 }
             }
         }
+        tracing::debug!(
+            sent = report.sent,
+            retrying = report.retrying,
+            failed = report.failed,
+            "outbox pass"
+        );
         match first_error {
             Some(e) => Err(e),
             None => Ok(report),

@@ -326,3 +326,72 @@ fn demo_runs_and_prints_the_queues() {
         .count();
     assert!(replies > 0, "no replies written");
 }
+
+/// A reply another live sender has claimed (a second daemon on the same
+/// database) is not due before the claim runs out: `run --once` leaves it
+/// queued (exit 75) after a look or two, rather than asking the database
+/// again and again, without sleeping, for as long as it is willing to wait.
+#[test]
+fn run_once_sleeps_while_another_sender_holds_a_reply() {
+    let desk = Desk::new();
+    let customers = desk.file("customers.csv", CUSTOMERS);
+    let persons = desk.file("persons.csv", PERSONS_COMPLETE);
+    desk.ok(&["customers", "import", customers.to_str().unwrap()]);
+    desk.ok(&["persons", "import", persons.to_str().unwrap()]);
+    let out = desk.run(&["ingest"], Some(KOEN_MAIL.as_bytes()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let replies = desk.path().join("replies");
+    let mut config = std::fs::read_to_string(&desk.config).unwrap();
+    config.push_str(&format!(
+        "\n[file_transport]\ndir = \"{}\"\nfrom = \"support@example.test\"\n\n[outbox]\nonce_wait_secs = 3\n",
+        replies.display()
+    ));
+    std::fs::write(&desk.config, config).unwrap();
+
+    // Another daemon, on another machine, holds the reply for two minutes.
+    let db = desk.path().join("desk.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let until = chrono::Utc::now() + chrono::Duration::seconds(120);
+        let until = until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let n = sqlx::query(
+            "UPDATE outbox SET claimed_until = $1, claimed_by = 'other-machine:4242:0badcafe'",
+        )
+        .bind(until)
+        .execute(&mut conn)
+        .await
+        .unwrap()
+        .rows_affected();
+        assert_eq!(n, 1);
+    });
+
+    let out = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+        .arg("--config")
+        .arg(&desk.config)
+        .args(["run", "--once"])
+        .current_dir(desk.path())
+        .env("SERVICEDESK_LOG", "servicedesk=debug")
+        .output()
+        .expect("run --once");
+    assert_eq!(out.status.code(), Some(75), "{}", describe(&out));
+    let passes = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("outbox pass"))
+        .count();
+    assert!(
+        (1..=4).contains(&passes),
+        "{passes} outbox passes for one held reply\n{}",
+        describe(&out)
+    );
+    assert!(
+        !replies.exists() || std::fs::read_dir(&replies).unwrap().count() == 0,
+        "sent a reply another sender holds"
+    );
+}

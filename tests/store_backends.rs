@@ -39,6 +39,7 @@ on_both_backends!(
     intake_first_sighting_is_unique,
     outbox_queue_round_trip,
     two_senders_send_each_reply_once,
+    a_claimed_reply_is_due_when_its_claim_runs_out,
 );
 
 /// A fresh, migrated store; the guards keep the database alive.
@@ -512,7 +513,7 @@ async fn two_senders_send_each_reply_once(backend: Backend) {
             )
         })
         .collect();
-    let (a, b) = tokio::join!(senders[0].0.drain(), senders[1].0.drain());
+    let (a, b) = tokio::join!(senders[0].0.drain(None), senders[1].0.drain(None));
     let (a, b) = (a.expect("drain a"), b.expect("drain b"));
     assert_eq!(a.sent + b.sent, 40, "{a:?} {b:?}");
     let written: usize = senders
@@ -521,4 +522,54 @@ async fn two_senders_send_each_reply_once(backend: Backend) {
         .sum();
     assert_eq!(written, 40, "a reply was written twice or not at all");
     assert_eq!(store.pending_replies().await.expect("pending"), 0);
+}
+
+/// A reply another live sender holds is not due before its claim runs out:
+/// a sender that took it for due now would look again and again, without
+/// sleeping, for as long as the claim lasts.
+async fn a_claimed_reply_is_due_when_its_claim_runs_out(backend: Backend) {
+    use servicedesk::config::OutboxConfig;
+    use servicedesk::outbox::{Outbox, Transport};
+
+    let (dir, _db, store) = fresh(backend).await;
+    let mut tx = store.begin("CS").await.expect("begin");
+    tx.queue_reply(&NewOutboxEntry {
+        ticket: None,
+        notice: "received",
+        message_id: "sd.1@example.test",
+        in_reply_to: "m1@delinde.example",
+        envelope_from: "support@example.test",
+        recipient: "an.peeters@delinde.example",
+        raw: b"Subject: x\r\n\r\nhi\r\n",
+    })
+    .await
+    .expect("queue");
+    tx.commit().await.expect("commit");
+    let now = chrono::Utc::now();
+    let until = servicedesk::store::stamp(now + chrono::Duration::seconds(120));
+    let claimed = store
+        .claim_due(
+            "other-machine:4242:0badcafe",
+            &servicedesk::store::stamp(now),
+            &until,
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(store.next_due().await.expect("next due"), Some(until));
+
+    let outbox = Outbox::new(
+        store.clone(),
+        Transport::File(lettre::AsyncFileTransport::new(dir.path())),
+        OutboxConfig::default(),
+    );
+    let report = outbox.drain(None).await.expect("drain");
+    assert_eq!(report.sent, 0, "sent a reply another sender holds");
+    let wait = outbox
+        .until_next()
+        .await
+        .expect("until next")
+        .expect("pending");
+    assert!(wait > std::time::Duration::from_secs(100), "{wait:?}");
 }

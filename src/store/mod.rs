@@ -896,17 +896,21 @@ impl Store {
         Ok(rows.iter().map(outbox_entry).collect())
     }
 
-    /// When the next pending reply becomes due, if any is pending.
+    /// When the next pending reply can be claimed, if any is pending: when
+    /// its attempt is due, or, while another sender holds it, when that
+    /// claim runs out (by then it is sent, or free again).
     ///
     /// # Errors
     ///
     /// On database failure.
     pub async fn next_due(&self) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until \
+                             ELSE next_attempt_at END) \
+             FROM outbox WHERE status = 'pending'",
         )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// How many replies wait to be sent.
