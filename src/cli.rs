@@ -232,9 +232,15 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(&config.database.url)
+    Store::connect(config.database.connect_url())
         .await
-        .with_context(|| format!("{}: [database] url", config.path.display()))
+        .with_context(|| {
+            format!(
+                "{}: [database] url {}",
+                config.path.display(),
+                config.database.shown_url()
+            )
+        })
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

@@ -80,11 +80,153 @@ pub struct Config {
     pub security: SecurityConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Where the database is. A PostgreSQL password may sit in the URL or,
+/// better, come from `password`, `password_file` or `password_env`; either
+/// way `Debug`, errors and logs show the URL without it.
+#[derive(Clone)]
 pub struct DatabaseConfig {
-    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
-    pub url: String,
+    /// The URL to connect with, password included.
+    url: Secret,
+    /// The same URL without password, for people.
+    shown: String,
+}
+
+impl DatabaseConfig {
+    /// The URL to connect with; it may hold the password: hand it to the
+    /// database driver and nothing else.
+    pub fn connect_url(&self) -> &str {
+        self.url.expose()
+    }
+
+    /// The URL without password, for messages and logs.
+    pub fn shown_url(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &self.shown)
+            .finish()
+    }
+}
+
+/// `url` without the password of its user part or of a `password=`
+/// option: what may be shown to people.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (place, query) = match rest.split_once('?') {
+        Some((place, query)) => (place, Some(query)),
+        None => (rest, None),
+    };
+    // The user part ends at the last '@' before the path.
+    let authority_end = place.find('/').unwrap_or(place.len());
+    let mut shown = match place[..authority_end].rsplit_once('@') {
+        Some((login, host)) => match login.split_once(':') {
+            Some((user, _)) => format!("{scheme}{user}:***@{host}{}", &place[authority_end..]),
+            None => format!("{scheme}{place}"),
+        },
+        None => format!("{scheme}{place}"),
+    };
+    if let Some(query) = query {
+        let options: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&options.join("&"));
+    }
+    shown
+}
+
+/// `s` percent-encoded for the user part of a URL.
+fn encode_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `[database]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    password_env: Option<String>,
+}
+
+impl RawDatabase {
+    fn resolve(self, path: &Path) -> Result<DatabaseConfig, ConfigError> {
+        let shown = redact_url(&self.url);
+        let url = self.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                path,
+                format!("[database] url = {shown:?}: use sqlite://FILE or postgres://USER@HOST/DB"),
+            ));
+        }
+        let password = RawSecret {
+            password: self.password,
+            password_file: self.password_file,
+            password_env: self.password_env,
+        }
+        .resolve(path, "database")?;
+        let Some(password) = password else {
+            return Ok(DatabaseConfig {
+                url: Secret(url),
+                shown,
+            });
+        };
+        if url.starts_with("sqlite:") {
+            return Err(ConfigError::new(
+                path,
+                "[database]: a SQLite database has no password; remove password, password_file or password_env",
+            ));
+        }
+        let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", &url));
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let Some((login, host)) = rest[..authority_end].rsplit_once('@') else {
+            return Err(ConfigError::new(
+                path,
+                format!("[database] url = {shown:?}: name the user the password belongs to, like postgres://USER@HOST/DB"),
+            ));
+        };
+        if login.contains(':') || url.to_ascii_lowercase().contains("password=") {
+            return Err(ConfigError::new(
+                path,
+                "[database]: the url already holds a password; keep it in one place (password_file or password_env, not the url)",
+            ));
+        }
+        let url = format!(
+            "{scheme}://{login}:{}@{host}{}",
+            encode_userinfo(password.expose()),
+            &rest[authority_end..]
+        );
+        Ok(DatabaseConfig {
+            url: Secret(url),
+            shown,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -302,7 +444,7 @@ impl Default for TriageConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    database: DatabaseConfig,
+    database: RawDatabase,
     support: SupportConfig,
     #[serde(default)]
     imap: Option<OneOrMany<RawImap>>,
@@ -500,16 +642,7 @@ fn check_address(path: &Path, key: &str, value: &str) -> Result<(), ConfigError>
 
 impl RawConfig {
     fn validate(self, path: &Path) -> Result<Config, ConfigError> {
-        let url = &self.database.url;
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(ConfigError::new(
-                path,
-                format!("[database] url = {url:?}: use sqlite://FILE or postgres://USER@HOST/DB"),
-            ));
-        }
+        let database = self.database.resolve(path)?;
         check_address(path, "[support] address", &self.support.address)?;
         let prefix = &self.support.ticket_prefix;
         if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -629,7 +762,7 @@ impl RawConfig {
         }
         Ok(Config {
             path: path.to_path_buf(),
-            database: self.database,
+            database,
             support: self.support,
             imap,
             maildir: self.maildir,
@@ -654,6 +787,90 @@ url = "sqlite://data/test.db"
 [support]
 address = "support@example.test"
 "#;
+
+    #[test]
+    fn a_shown_database_url_has_no_password() {
+        for (url, shown) in [
+            (
+                "sqlite:///var/lib/servicedesk/desk.db",
+                "sqlite:///var/lib/servicedesk/desk.db",
+            ),
+            (
+                "postgres://desk:s3cr%40t@db.example:5432/servicedesk",
+                "postgres://desk:***@db.example:5432/servicedesk",
+            ),
+            (
+                "postgresql://desk:p@ss:w@db/servicedesk?sslmode=require",
+                "postgresql://desk:***@db/servicedesk?sslmode=require",
+            ),
+            (
+                "postgres://db/servicedesk?user=desk&password=s3cret",
+                "postgres://db/servicedesk?user=desk&password=***",
+            ),
+            (
+                "postgres://desk@db/servicedesk",
+                "postgres://desk@db/servicedesk",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown);
+        }
+    }
+
+    #[test]
+    fn the_database_password_comes_from_a_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db.secret");
+        std::fs::write(&file, "p@ss:w/rd\n").unwrap();
+        let text = format!(
+            "[database]\nurl = \"postgres://desk@db.example:5432/servicedesk?sslmode=require\"\npassword_file = \"{}\"\n[support]\naddress = \"support@example.test\"\n",
+            file.display()
+        );
+        let c = Config::parse(Path::new("x.toml"), &text).unwrap();
+        assert_eq!(
+            c.database.connect_url(),
+            "postgres://desk:p%40ss%3Aw%2Frd@db.example:5432/servicedesk?sslmode=require"
+        );
+        assert_eq!(
+            c.database.shown_url(),
+            "postgres://desk@db.example:5432/servicedesk?sslmode=require"
+        );
+        assert!(!format!("{c:?}").contains("p@ss"), "{c:?}");
+
+        std::env::set_var("SERVICEDESK_TEST_DB_PASSWORD", "hunter2");
+        let text = "[database]\nurl = \"postgres://desk@db/sd\"\npassword_env = \"SERVICEDESK_TEST_DB_PASSWORD\"\n[support]\naddress = \"support@example.test\"\n";
+        let c = Config::parse(Path::new("x.toml"), text).unwrap();
+        assert_eq!(c.database.connect_url(), "postgres://desk:hunter2@db/sd");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn database_password_mistakes_are_named_without_the_password() {
+        for (db, expected) in [
+            (
+                "url = \"postgres://desk:hunter2@db/sd\"\npassword = \"hunter2\"",
+                "keep it in one place",
+            ),
+            (
+                "url = \"postgres://db/sd\"\npassword = \"hunter2\"",
+                "name the user",
+            ),
+            (
+                "url = \"sqlite://x.db\"\npassword = \"hunter2\"",
+                "SQLite database has no password",
+            ),
+            (
+                "url = \"mysql://desk:hunter2@db/sd\"",
+                "use sqlite://FILE or postgres://",
+            ),
+        ] {
+            let text = format!("[database]\n{db}\n[support]\naddress = \"support@example.test\"\n");
+            let err = Config::parse(Path::new("x.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
 
     #[test]
     fn minimal_config_gets_defaults() {

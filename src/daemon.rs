@@ -136,9 +136,15 @@ struct Shared {
 
 /// Builds the shared parts from the configuration.
 async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
-    let store = Store::connect(&config.database.url)
+    let store = Store::connect(config.database.connect_url())
         .await
-        .map_err(|e| anyhow::anyhow!("{}: [database] url: {e}", config.path.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [database] url {}: {e}",
+                config.path.display(),
+                config.database.shown_url()
+            )
+        })?;
     let transport = Transport::from_config(config)?;
     let pipeline = Pipeline::new(config, store.clone())?;
     let outbox = Outbox::new(store, transport, config.outbox.clone());

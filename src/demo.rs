@@ -84,7 +84,7 @@ from = "Care Solutions Servicedesk <support@example.test>"
     std::fs::write(&config_path, &config_text)?;
     let config = Config::parse(&config_path, &config_text)?;
 
-    let store = Store::connect(&config.database.url).await?;
+    let store = Store::connect(config.database.connect_url()).await?;
     let customers_csv = sample.join("customers.csv");
     let customers =
         registry::parse_customers(&customers_csv, &std::fs::read_to_string(&customers_csv)?)?;

@@ -395,3 +395,43 @@ fn run_once_sleeps_while_another_sender_holds_a_reply() {
         "sent a reply another sender holds"
     );
 }
+
+/// The PostgreSQL password from `password_env` reaches the server (the
+/// commands work) and never the screen: not when the server is there, not
+/// when it is unreachable.
+#[test]
+fn the_database_password_comes_from_the_environment_and_is_never_shown() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(support::Db::postgres());
+    const PASSWORD: &str = "n0t-on-screen-7731";
+    for (url, works) in [
+        (db.url().to_string(), true),
+        ("postgres://root@127.0.0.1:1/nowhere".to_string(), false),
+    ] {
+        let desk = Desk::with_database_url(Some(&url));
+        let mut config = std::fs::read_to_string(&desk.config).unwrap();
+        config = config.replace(
+            &format!("url = \"{url}\"\n"),
+            &format!("url = \"{url}\"\npassword_env = \"SERVICEDESK_DB_PASSWORD\"\n"),
+        );
+        std::fs::write(&desk.config, config).unwrap();
+        let customers = desk.file("customers.csv", CUSTOMERS);
+        let out = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+            .arg("--config")
+            .arg(&desk.config)
+            .args(["customers", "import", customers.to_str().unwrap()])
+            .env("SERVICEDESK_DB_PASSWORD", PASSWORD)
+            .env("SERVICEDESK_LOG", "debug")
+            .output()
+            .expect("customers import");
+        assert_eq!(out.status.success(), works, "{url}: {}", describe(&out));
+        let all = describe(&out);
+        assert!(!all.contains(PASSWORD), "the password was shown:\n{all}");
+        if !works {
+            assert!(all.contains("postgres://root@127.0.0.1:1/nowhere"), "{all}");
+        }
+    }
+}
