@@ -384,6 +384,10 @@ pub struct LimitsConfig {
     /// Replies that open no ticket (explanations to unregistered senders),
     /// per sender address per 24 hours.
     pub no_ticket_replies_per_day: u32,
+    /// The same, to all senders together per hour: beyond it explanations
+    /// pause (the intake record says so), so forged senders cannot turn
+    /// the desk into a reflector.
+    pub no_ticket_replies_per_hour: u32,
     /// More tickets than this from one address within `loop_window_minutes`
     /// pause its acknowledgements and flag it for agents.
     pub loop_max_tickets: u32,
@@ -400,6 +404,7 @@ impl Default for LimitsConfig {
         let d = crate::triage::Limits::default();
         LimitsConfig {
             no_ticket_replies_per_day: d.no_ticket_replies_per_day,
+            no_ticket_replies_per_hour: d.no_ticket_replies_per_hour,
             loop_max_tickets: d.loop_max_tickets,
             loop_window_minutes: d.loop_window_minutes,
             reopen_closed_within_days: d.reopen_closed_within_days,
@@ -412,6 +417,7 @@ impl LimitsConfig {
     pub fn to_triage(&self) -> crate::triage::Limits {
         crate::triage::Limits {
             no_ticket_replies_per_day: self.no_ticket_replies_per_day,
+            no_ticket_replies_per_hour: self.no_ticket_replies_per_hour,
             loop_max_tickets: self.loop_max_tickets,
             loop_window_minutes: self.loop_window_minutes,
             reopen_closed_within_days: self.reopen_closed_within_days,

@@ -159,11 +159,14 @@ impl Pipeline {
         );
         let history = tx.sender_history(&sender, &day_ago, &window).await?;
         let answers_our_notice = thread.is_none() && tx.is_ticketless_reply(&ids).await?;
+        let hour_ago = crate::store::stamp(now - chrono::Duration::hours(1));
+        let no_ticket_replies_last_hour = tx.ticketless_replies_since(&hour_ago).await?;
         Ok(Facts {
             thread,
             token,
             history,
             answers_our_notice,
+            no_ticket_replies_last_hour,
             now,
         })
     }

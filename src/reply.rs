@@ -257,11 +257,19 @@ impl Replier {
                 name: name.clone(),
                 source,
             })?;
+        // A reply that opens no ticket goes to an address nobody vouched
+        // for, often forged: it never carries the sender's own words (their
+        // subject or display name) on to whoever owns that address.
+        let (subject, display_name) = if req.ticket.is_some() {
+            (req.inbound.subject.as_str(), req.name)
+        } else {
+            ("", "")
+        };
         let rendered = tmpl
             .render(context! {
                 ticket => req.ticket,
-                subject => req.inbound.subject,
-                name => req.name,
+                subject => subject,
+                name => display_name,
                 customer => req.customer,
                 category => req.category.map(|c| c.as_str()),
                 reason => req.reason.map(|r| r.as_str()),
@@ -282,12 +290,12 @@ impl Replier {
             .to_string();
         let body = body.trim_start_matches(['\r', '\n']).to_string();
 
-        let to: Mailbox = if req.name.is_empty() {
+        let to: Mailbox = if display_name.is_empty() {
             req.recipient.parse()
         } else {
             format!(
                 "\"{}\" <{}>",
-                req.name.replace(['"', '\\'], ""),
+                display_name.replace(['"', '\\'], ""),
                 req.recipient
             )
             .parse()

@@ -733,6 +733,50 @@ async fn unregistered_sender_gets_ten_explanations_a_day() {
     assert!(desk.tickets().await.is_empty());
 }
 
+/// A spammer sprays forged senders: explanations stop at the hourly cap for
+/// everyone together (each further intake record says why), and none of
+/// them repeats the sender's subject or display name.
+#[tokio::test]
+async fn a_flood_of_forged_senders_gets_a_capped_number_of_plain_explanations() {
+    let desk = Desk::start_with(
+        Backend::Sqlite,
+        "[limits]\nno_ticket_replies_per_hour = 3\n",
+    )
+    .await;
+    const PITCH: &str = "Cheap pills at pills.example";
+    for i in 0..6 {
+        desk.append(&mail(
+            &format!("flood-{i}@spam.example"),
+            &format!("\"Visit pills.example now\" <victim{i}@elsewhere.example>"),
+            PITCH,
+            "",
+            "Hello,\n\nHow does the export interface for resident data work?\n",
+        ))
+        .await;
+    }
+    let s = desk.run_once().await;
+    assert_eq!(s.processed, 6, "{s:?}");
+    let sent = desk.sent();
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+    for r in &sent {
+        assert_eq!(r.notice.as_deref(), Some("unregistered"));
+        let raw = std::fs::read_to_string(desk.servers.smtp_out().join(format!("{}.eml", r.n)))
+            .expect("captured reply");
+        assert!(
+            !raw.contains("pills.example") && !r.subject.contains("pills"),
+            "an explanation repeats the sender's words:\n{raw}"
+        );
+    }
+    let paused: Vec<IntakeView> = desk
+        .intake()
+        .await
+        .into_iter()
+        .filter(|r| r.detail.contains("hourly limit"))
+        .collect();
+    assert_eq!(paused.len(), 3, "{:#?}", desk.intake().await);
+    assert!(paused.iter().all(|r| r.outcome == "unregistered"));
+}
+
 /// The same limit holds when the sender's program writes the address in
 /// capitals: the address is the same mailbox.
 #[tokio::test]

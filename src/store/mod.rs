@@ -1194,6 +1194,22 @@ impl Tx {
         })
     }
 
+    /// Replies that opened no ticket (explanations, size notices) queued
+    /// since `since`, to anyone.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticketless_replies_since(&mut self, since: &str) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE ticket_number IS NULL AND created_at >= $1",
+        )
+        .bind(since)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Creates a ticket and returns its number.
     ///
     /// # Errors

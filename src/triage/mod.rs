@@ -283,6 +283,9 @@ pub struct Facts {
     /// True when the message answers one of our replies that opened no
     /// ticket (an explanation or a size notice).
     pub answers_our_notice: bool,
+    /// Replies that opened no ticket (explanations, size notices) queued
+    /// for anyone in the last hour.
+    pub no_ticket_replies_last_hour: u32,
     pub now: DateTime<Utc>,
 }
 
@@ -291,6 +294,9 @@ pub struct Facts {
 pub struct Limits {
     /// Replies that create no ticket, per sender address per 24 hours.
     pub no_ticket_replies_per_day: u32,
+    /// Replies that create no ticket, to anyone, per hour: a flood of forged
+    /// senders must not turn the desk into a reflector.
+    pub no_ticket_replies_per_hour: u32,
     /// More tickets than this from one address within `loop_window_minutes` look like a robot.
     pub loop_max_tickets: u32,
     pub loop_window_minutes: u32,
@@ -302,6 +308,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             no_ticket_replies_per_day: 10,
+            no_ticket_replies_per_hour: 40,
             loop_max_tickets: 20,
             loop_window_minutes: 10,
             reopen_closed_within_days: 14,
@@ -314,6 +321,8 @@ impl Default for Limits {
 pub enum Silence {
     /// The address already got its share of explanations in 24 hours.
     DailyLimit,
+    /// The desk sent its hourly share of explanations to everyone together.
+    HourlyLimit,
     /// A registered address, but the receiving server did not vouch for it:
     /// its owner must not get mail they did not ask for.
     Unauthenticated,
@@ -325,6 +334,9 @@ impl Silence {
     pub fn describe(self) -> &'static str {
         match self {
             Silence::DailyLimit => "this address reached today's limit of explanations",
+            Silence::HourlyLimit => {
+                "explanations paused: the hourly limit for all unregistered senders together was reached ([limits] no_ticket_replies_per_hour; a flood of forged senders?)"
+            }
             Silence::Unauthenticated => {
                 "registered address, but the receiving server's Authentication-Results did not vouch for the sender (no dmarc=pass or aligned dkim=pass): treated as unregistered"
             }
@@ -439,6 +451,8 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
                 Some(Silence::AnswersOurNotice)
             } else if facts.history.no_ticket_replies_24h >= ctx.limits.no_ticket_replies_per_day {
                 Some(Silence::DailyLimit)
+            } else if facts.no_ticket_replies_last_hour >= ctx.limits.no_ticket_replies_per_hour {
+                Some(Silence::HourlyLimit)
             } else {
                 None
             },
@@ -771,6 +785,27 @@ mod tests {
             panic!("not unregistered")
         };
         assert_eq!(silence, Some(Silence::DailyLimit));
+        let mut flood = Facts {
+            no_ticket_replies_last_hour: 40,
+            ..Facts::default()
+        };
+        let Decision::Unregistered { silence, .. } = decide(
+            &mail("fresh@y.example", "Vraag", "Hoe werkt dit?", ""),
+            &flood,
+            None,
+        ) else {
+            panic!("not unregistered")
+        };
+        assert_eq!(silence, Some(Silence::HourlyLimit));
+        flood.no_ticket_replies_last_hour = 39;
+        assert!(matches!(
+            decide(
+                &mail("fresh@y.example", "Vraag", "Hoe werkt dit?", ""),
+                &flood,
+                None
+            ),
+            Decision::Unregistered { silence: None, .. }
+        ));
         facts.history.recent_tickets = 20;
         let Decision::Ticket(t) = decide(
             &mail("an@a.example", "Vraag", "Hoe werkt dit?", ""),
