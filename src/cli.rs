@@ -265,12 +265,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         mistakes,
     } = &cli.command
     {
-        let rules = Rules::builtin();
-        let model = if *rules_only {
-            None
-        } else {
-            crate::triage::model::load(model.as_deref())?
-        };
+        let learn::Sorting { rules, model } = learn::Sorting::load(None, model.as_deref())?;
+        let model = model.filter(|_| !*rules_only);
         let mut set = learn::load_labels(dir, labels)?;
         if *holdout {
             set.retain(|l| learn::is_holdout(&l.path));

@@ -1,7 +1,8 @@
 //! Training and measuring the sorting: the labelled corpus format, fitting
 //! the model (`servicedesk train`), and the evaluation report
 //! (`servicedesk eval`) with per-category precision/recall, the confusion
-//! matrix, chargeable detection per reason, and language accuracy.
+//! matrix, chargeable detection per reason, and language accuracy; and
+//! [`Sorting`], the rules and model the daemon, `eval` and the tests load.
 //!
 //! Files are read here; everything that decides is in `triage`.
 
@@ -128,6 +129,49 @@ pub fn examples(rules: &Rules, set: &[Labelled]) -> anyhow::Result<Vec<Example>>
             Ok(example(rules, &reading, l.category, l.reason, 1.0))
         })
         .collect()
+}
+
+/// The rules and the model that sort mail: what the daemon sorts with.
+/// The daemon loads it from its `[triage]` section; `eval` and the tests
+/// load the built-in pair, which is what a desk sorts with until it names
+/// files of its own.
+#[derive(Debug)]
+pub struct Sorting {
+    pub rules: Rules,
+    /// `None` only for a binary built without a model.
+    pub model: Option<Model>,
+}
+
+impl Sorting {
+    /// The rules from `rules_file` (or the built-in `config/rules.toml`)
+    /// and the model from `model_file` (or the built-in `config/model.bin`).
+    ///
+    /// # Errors
+    ///
+    /// When a file cannot be read or is not valid rules or a model.
+    pub fn load(rules_file: Option<&Path>, model_file: Option<&Path>) -> anyhow::Result<Sorting> {
+        let rules = match rules_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("{}: cannot read the rules file ({e})", path.display())
+                })?;
+                Rules::parse(&path.display().to_string(), &text)?
+            }
+            None => Rules::builtin(),
+        };
+        let model = model::load(model_file)?;
+        Ok(Sorting { rules, model })
+    }
+
+    /// The built-in rules and model, as a configuration without
+    /// `rules_file` and `model_file` sorts.
+    ///
+    /// # Errors
+    ///
+    /// When the built-in model is not readable (a broken build).
+    pub fn builtin() -> anyhow::Result<Sorting> {
+        Sorting::load(None, None)
+    }
 }
 
 /// Fits a model.

@@ -1,29 +1,14 @@
 //! Triage on `.eml` fixtures with the expected decision beside each one
-//! (`tests/fixtures/triage/<name>.json`); see the README there.
+//! (`tests/fixtures/triage/<name>.json`); see the README there. They are
+//! sorted as the daemon sorts them: built-in rules and built-in model.
 
-use std::path::{Path, PathBuf};
+mod sorting;
+
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use servicedesk::registry::{self, Registry};
-use servicedesk::triage::{triage, Decision, Facts, Language, Limits, Rules, TriageContext};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/triage")
-}
-
-fn registry() -> Registry {
-    let dir = fixtures().join("registry");
-    let cpath = dir.join("customers.csv");
-    let customers =
-        registry::parse_customers(&cpath, &std::fs::read_to_string(&cpath).unwrap()).unwrap();
-    let names: Vec<String> = customers.iter().map(|c| c.name.clone()).collect();
-    let ppath = dir.join("persons.csv");
-    let persons = registry::parse_persons(&ppath, &std::fs::read_to_string(&ppath).unwrap(), |n| {
-        names.iter().find(|c| c.eq_ignore_ascii_case(n)).cloned()
-    })
-    .unwrap();
-    Registry::new(customers, persons)
-}
+use servicedesk::triage::{triage, Decision, Facts, Language, Limits, TriageContext};
+use sorting::{fixtures, registry, PRODUCTION};
 
 /// The decision in the fixtures' JSON shape.
 fn as_json(d: &Decision) -> Value {
@@ -48,14 +33,13 @@ fn as_json(d: &Decision) -> Value {
 #[test]
 fn every_fixture_gets_its_expected_decision() {
     let registry = registry();
-    let rules = Rules::builtin();
     let ctx = TriageContext {
         registry: &registry,
-        rules: &rules,
+        rules: &PRODUCTION.rules,
         support_address: "support@example.test",
         default_language: Language::Nl,
         change_requests_chargeable: true,
-        model: None,
+        model: PRODUCTION.model.as_ref(),
         limits: Limits::default(),
         require_aligned_auth: None,
     };

@@ -61,7 +61,7 @@ impl Default for Settings {
             subject_weight: 1.5,
             reason_threshold: 2.0,
             default_category: "question".into(),
-            rule_weight: 1.0,
+            rule_weight: 1.3,
             model_reason_threshold: 0.7,
             model_reason_gate: 1.0,
             model_reason_sure: 0.1,
