@@ -76,7 +76,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
-    /// Fit the sorting model on a labelled corpus (and agents' corrections).
+    /// Fit the sorting model on a labelled corpus, and on agents' corrections when asked.
+    ///
+    /// The same labels, mails and corrections always give the same model file,
+    /// byte for byte. No database is read unless `--corrections-from` names a
+    /// configuration; the output says where the corrections came from.
     Train {
         /// Labels CSV (`file,category,chargeable_reason,language`), files relative to its folder.
         #[arg(long, default_value = "tests/corpus/labels.csv")]
@@ -87,8 +91,12 @@ pub enum Command {
         /// Also train on the held-out files (every fifth); then they no longer measure anything.
         #[arg(long)]
         include_holdout: bool,
-        /// Do not read agents' corrections from the configured database.
-        #[arg(long)]
+        /// Also train on the tickets agents corrected (`tickets set`), read from the
+        /// database of this configuration file.
+        #[arg(long, value_name = "CONFIG")]
+        corrections_from: Option<PathBuf>,
+        /// Train on the corpus alone (what happens without `--corrections-from`).
+        #[arg(long, hide = true, conflicts_with = "corrections_from")]
         no_corrections: bool,
         /// Leave out the validation part too (for tuning against `eval --validation`).
         #[arg(long)]
@@ -297,7 +305,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         labels,
         out,
         include_holdout,
-        no_corrections,
+        corrections_from,
+        no_corrections: _,
         without_validation,
     } = &cli.command
     {
@@ -311,24 +320,34 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             set.retain(|l| !learn::is_validation(&l.path));
         }
         let mut examples = learn::examples(&rules, &set)?;
-        let mut corrections = 0;
-        if !no_corrections && cli.config.exists() {
-            let config = Config::load(&cli.config)?;
-            let store = open_store(&config).await?;
-            for c in store.corrected_tickets().await? {
-                let reading = crate::triage::text::Reading::of(&c.subject, &c.body);
-                let (Some(category), reason) = (
-                    crate::triage::Category::parse(&c.category),
-                    c.chargeable_reason
-                        .as_deref()
-                        .and_then(crate::triage::ChargeReason::parse),
-                ) else {
-                    continue;
-                };
-                examples.push(learn::example(&rules, &reading, category, reason, 3.0));
-                corrections += 1;
+        let corrections = match corrections_from {
+            Some(path) => {
+                let config = Config::load(path)?;
+                let store = open_store(&config).await?;
+                let corrected = store.corrected_tickets().await?;
+                let (more, unknown) = learn::correction_examples(&rules, &corrected);
+                println!(
+                    "agent corrections: {} from {} (the [database] of {}){}",
+                    more.len(),
+                    config.database.shown_url(),
+                    path.display(),
+                    if unknown > 0 {
+                        format!("; {unknown} left out: category or reason unknown to this version")
+                    } else {
+                        String::new()
+                    }
+                );
+                let n = more.len();
+                examples.extend(more);
+                n
             }
-        }
+            None => {
+                println!(
+                    "agent corrections: none (--corrections-from CONFIG adds those in that configuration's database)"
+                );
+                0
+            }
+        };
         let model = learn::train(&examples);
         std::fs::write(out, model.to_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
