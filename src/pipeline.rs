@@ -80,16 +80,10 @@ impl Pipeline {
     ///
     /// When the rules or templates cannot be loaded.
     pub fn new(config: &Config, store: Store) -> anyhow::Result<Pipeline> {
-        let rules = match &config.triage.rules_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("{}: cannot read the rules file ({e})", path.display())
-                })?;
-                Rules::parse(&path.display().to_string(), &text)?
-            }
-            None => Rules::builtin(),
-        };
-        let model = crate::triage::model::load(config.triage.model_file.as_deref())?;
+        let crate::learn::Sorting { rules, model } = crate::learn::Sorting::load(
+            config.triage.rules_file.as_deref(),
+            config.triage.model_file.as_deref(),
+        )?;
         let from = config
             .smtp
             .as_ref()
