@@ -573,3 +573,41 @@ async fn a_claimed_reply_is_due_when_its_claim_runs_out(backend: Backend) {
         .expect("pending");
     assert!(wait > std::time::Duration::from_secs(100), "{wait:?}");
 }
+
+/// The two migration folders are kept in step: after migrating, SQLite and
+/// PostgreSQL have the same tables with the same columns.
+#[tokio::test]
+async fn both_backends_migrate_to_the_same_tables_and_columns() {
+    use std::collections::BTreeSet;
+    let (_dir, _sqlite_db, sqlite) = fresh(Backend::Sqlite).await;
+    let (_dir2, _pg_db, pg) = fresh(Backend::Postgres).await;
+    let sqlite_columns: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(sqlite.pool())
+    .await
+    .expect("SQLite columns")
+    .into_iter()
+    .collect();
+    let pg_columns: BTreeSet<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(pg.pool())
+    .await
+    .expect("PostgreSQL columns")
+    .into_iter()
+    .collect();
+    assert!(sqlite_columns.len() > 40, "{sqlite_columns:?}");
+    assert_eq!(
+        sqlite_columns.difference(&pg_columns).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "only on SQLite"
+    );
+    assert_eq!(
+        pg_columns.difference(&sqlite_columns).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "only on PostgreSQL"
+    );
+}
