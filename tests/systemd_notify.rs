@@ -90,6 +90,23 @@ impl Heard {
     }
 }
 
+/// `servicedesk run` on `config`, as systemd starts a `Type=notify` unit
+/// with `WatchdogSec=1` (a ping every half second), once it said READY.
+fn start_under_systemd(servers: &MailServers, config: &Path) -> (Heard, Daemon) {
+    let socket = servers.dir().join("notify.sock");
+    let heard = Heard::listen(&socket);
+    let socket = socket.display().to_string();
+    let daemon = Daemon::start_with_env(
+        config,
+        servers.dir().join("daemon.log"),
+        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "1000000")],
+    );
+    heard.wait_for("READY=1", Duration::from_secs(30), &daemon, |h| {
+        h.lines().iter().any(|l| l == "READY=1")
+    });
+    (heard, daemon)
+}
+
 fn mail(id: &str) -> Vec<u8> {
     format!(
         "Message-ID: <{id}@delinde.example>\r\nFrom: Koen De Witte <koen.dewitte@delinde.example>\r\n\
@@ -108,18 +125,7 @@ async fn ready_watchdog_status_and_stopping_reach_the_notify_socket() {
     let db = Db::sqlite(servers.dir());
     support::import_standard_registry(&db.store().await).await;
     let config = config_with_extra(&servers, &db, &Options::default(), "");
-    let socket = servers.dir().join("notify.sock");
-    let heard = Heard::listen(&socket);
-    let socket = socket.display().to_string();
-    let daemon = Daemon::start_with_env(
-        &config.path,
-        servers.dir().join("daemon.log"),
-        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "1000000")],
-    );
-
-    heard.wait_for("READY=1", Duration::from_secs(30), &daemon, |h| {
-        h.lines().iter().any(|l| l == "READY=1")
-    });
+    let (heard, daemon) = start_under_systemd(&servers, &config.path);
     let lines = heard.lines();
     let ready_at = lines.iter().position(|l| l == "READY=1").unwrap();
     assert!(
@@ -180,17 +186,7 @@ async fn a_stuck_step_withholds_the_watchdog_ping_until_it_moves_again() {
         &Options::default(),
         "step_timeout_secs = 2\n",
     );
-    let socket = servers.dir().join("notify.sock");
-    let heard = Heard::listen(&socket);
-    let socket = socket.display().to_string();
-    let daemon = Daemon::start_with_env(
-        &config.path,
-        servers.dir().join("daemon.log"),
-        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "1000000")],
-    );
-    heard.wait_for("READY=1", Duration::from_secs(30), &daemon, |h| {
-        h.lines().iter().any(|l| l == "READY=1")
-    });
+    let (heard, daemon) = start_under_systemd(&servers, &config.path);
 
     // Another session locks the tickets table; the mail that arrives now
     // cannot be stored until it lets go.
