@@ -3,11 +3,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use support::describe;
 use tempfile::TempDir;
 
 /// A temporary folder with a configuration on SQLite in it.
@@ -51,26 +51,7 @@ impl Desk {
 
     /// Runs `servicedesk --config FILE ARGS...`, with `stdin` piped in.
     fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_servicedesk"));
-        cmd.arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("SERVICEDESK_CONFIG")
-            .env_remove("SERVICEDESK_LOG")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("cannot start the servicedesk binary");
-        if let Some(bytes) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(bytes).expect("write stdin");
-        }
-        child.wait_with_output().expect("wait for servicedesk")
+        support::run_servicedesk(&self.config, self.path(), args, stdin)
     }
 
     /// Runs and insists on exit 0; returns stdout.
@@ -90,15 +71,6 @@ impl Desk {
             other => panic!("{args:?} did not print one JSON array: {other:?}\n{text}"),
         }
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 const CUSTOMERS: &str = "\

@@ -4,9 +4,10 @@
 //! ticket an agent corrects is learnt by `train --corrections-from` and
 //! sorts the same mail the corrected way afterwards.
 
-use std::io::Write;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use servicedesk::learn::{self, Sorting};
@@ -187,27 +188,7 @@ impl Desk {
 
     /// Runs `servicedesk --config FILE ARGS...` in the folder.
     fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("SERVICEDESK_CONFIG")
-            .env_remove("SERVICEDESK_LOG")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start the servicedesk binary");
-        if let Some(bytes) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(bytes).expect("write stdin");
-        }
-        child.wait_with_output().expect("wait for servicedesk")
+        support::run_servicedesk(&self.config(), self.path(), args, stdin)
     }
 
     /// Runs and insists on exit 0; returns stdout.
@@ -215,10 +196,8 @@ impl Desk {
         let out = self.run(args, None);
         assert!(
             out.status.success(),
-            "{args:?}: exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "{args:?}: {}",
+            support::describe(&out)
         );
         String::from_utf8(out.stdout).expect("stdout is UTF-8")
     }

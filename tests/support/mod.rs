@@ -876,3 +876,45 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `servicedesk --config CONFIG ARGS...` in `dir` as an operator or an
+/// MTA would (no inherited config or log settings), with `stdin` piped in.
+pub fn run_servicedesk(
+    config: &Path,
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<&[u8]>,
+) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SERVICEDESK_CONFIG")
+        .env_remove("SERVICEDESK_LOG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the servicedesk binary");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(bytes).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait for servicedesk")
+}
+
+/// Exit code, stdout and stderr of a run, for assertion messages.
+pub fn describe(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
