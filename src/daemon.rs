@@ -2,7 +2,8 @@
 //! shutdown. It decides nothing about mail itself.
 //!
 //! Every IMAP mailbox is watched on its own connection (IDLE where offered,
-//! polling otherwise); the Maildir is polled; one outbox task sends replies.
+//! polling otherwise), and only while this process holds the mailbox's
+//! [`Lease`]; the Maildir is polled; one outbox task sends replies.
 //! Shutdown arrives as a future: the messages in flight are finished (their
 //! transaction committed and the messages moved), then the tasks stop.
 //! `--once` processes what is there now, delivers every reply, and returns.
@@ -15,7 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::config::{Config, ImapConfig};
 use crate::health::{Beat, Health, Supervisor, TaskState};
-use crate::holder::{holder_id, holder_is_dead};
+use crate::lease::{holder_id, Lease};
 use crate::outbox::{DrainReport, Outbox, Transport};
 use crate::pipeline::{Disposition, Pipeline, Processed, RawMessage, MESSAGES_PER_TRANSACTION};
 use crate::registry::Registry;
@@ -25,77 +26,6 @@ use crate::store::{Store, StoreError};
 
 /// How often the outbox sender looks for replies queued by other processes.
 const OUTBOX_LOOK_INTERVAL: Duration = Duration::from_secs(10);
-
-/// The lease on one mailbox: only its holder fetches from it, so two daemons
-/// sharing a database never work on the same mailbox at once.
-struct Lease {
-    store: Store,
-    name: String,
-    holder: String,
-    /// How long the lease lasts; it is renewed at least three times within it.
-    length: Duration,
-}
-
-impl Lease {
-    fn new(store: &Store, imap: &ImapConfig, holder: &str, length: Duration) -> Lease {
-        Lease {
-            length,
-            store: store.clone(),
-            name: format!("imap:{}", mailbox_name(imap)),
-            holder: holder.to_string(),
-        }
-    }
-
-    /// Takes or renews the lease; false while another live process holds it.
-    async fn hold(&self) -> Result<bool, StoreError> {
-        let now = chrono::Utc::now();
-        let until =
-            crate::store::stamp(now + chrono::Duration::from_std(self.length).unwrap_or_default());
-        if self
-            .store
-            .acquire_lease(&self.name, &self.holder, &crate::store::stamp(now), &until)
-            .await?
-        {
-            return Ok(true);
-        }
-        // A holder on this machine whose process is gone (killed, crashed)
-        // need not be waited for.
-        match self.store.lease_holder(&self.name).await? {
-            Some(old) if holder_is_dead(&old) => {
-                tracing::info!(
-                    lease = self.name,
-                    old,
-                    "taking over the lease of a process that is gone"
-                );
-                self.store
-                    .take_lease(&self.name, &old, &self.holder, &until)
-                    .await
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// Waits (up to one lease length) for a lease another live process
-    /// holds; true once held.
-    async fn wait_for(&self) -> Result<bool, StoreError> {
-        let deadline = tokio::time::Instant::now() + self.length + Duration::from_secs(1);
-        loop {
-            if self.hold().await? {
-                return Ok(true);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(false);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    async fn release(&self) {
-        if let Err(e) = self.store.release_lease(&self.name, &self.holder).await {
-            tracing::warn!(lease = self.name, error = %e, "cannot release the mailbox lease");
-        }
-    }
-}
 
 /// What one run did, for `run --once` and the demo.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -318,20 +248,20 @@ async fn read_all(config: &Config, shared: &Arc<Shared>) -> anyhow::Result<RunSu
     let mut summary = RunSummary::default();
     let holder = holder_id();
     for imap in &config.imap {
-        let lease = Lease::new(
+        let lease = Lease::for_mailbox(
             shared.pipeline.store(),
-            imap,
+            &mailbox_name(imap),
             &holder,
             Duration::from_secs(config.daemon.lease_secs),
         );
         if !lease.wait_for().await? {
             tracing::warn!(
-                mailbox = lease.name,
+                mailbox = lease.name(),
                 "another servicedesk process is working on this mailbox; skipped"
             );
             continue;
         }
-        let beat = shared.health.register(&lease.name, true, shared.step);
+        let beat = shared.health.register(lease.name(), true, shared.step);
         let mut source = ImapSource::connect(imap).await?;
         let result = drain_imap(shared, &mut source, &lease, &mut summary, &stop, &beat).await;
         source.logout().await;
@@ -478,9 +408,9 @@ async fn watch_imap(
     beat: Arc<Beat>,
 ) {
     let server = format!("{}:{}/{}", config.host, config.port, config.mailbox);
-    let lease = Lease::new(
+    let lease = Lease::for_mailbox(
         shared.pipeline.store(),
-        &config,
+        &mailbox_name(&config),
         &holder,
         Duration::from_secs(shared.config.daemon.lease_secs),
     );
@@ -488,8 +418,8 @@ async fn watch_imap(
     let mut standing_by = false;
     let mut summary = RunSummary::default();
     // Waits are cut short so the lease is renewed well before it runs out.
-    let idle = Duration::from_secs(shared.config.daemon.idle_timeout_secs).min(lease.length / 3);
-    let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs).min(lease.length / 3);
+    let idle = Duration::from_secs(shared.config.daemon.idle_timeout_secs).min(lease.length() / 3);
+    let poll = Duration::from_secs(shared.config.daemon.poll_interval_secs).min(lease.length() / 3);
     let step = shared.step;
     while !*stop.borrow() {
         beat.alive(step);
@@ -508,8 +438,8 @@ async fn watch_imap(
                     );
                     standing_by = true;
                 }
-                beat.report(TaskState::StandingBy, lease.length / 3 + step);
-                if pause(lease.length / 3, &stop).await {
+                beat.report(TaskState::StandingBy, lease.length() / 3 + step);
+                if pause(lease.length() / 3, &stop).await {
                     return;
                 }
                 continue;

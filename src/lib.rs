@@ -25,6 +25,7 @@
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
 //! * [`pipeline`]: one raw message through parse, triage, store, in one transaction.
 //! * [`daemon`]: wires sources, pipeline and outbox; owns shutdown.
+//! * [`lease`]: which process works on a mailbox, and who holds a lease or claim.
 //! * [`health`]: what the daemon's tasks prove about their progress (watchdog, status).
 //! * [`notify`]: systemd's notification socket.
 //! * [`cli`]: subcommands to library calls and exit codes.
@@ -35,8 +36,8 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod health;
-pub mod holder;
 pub mod learn;
+pub mod lease;
 pub mod mail;
 pub mod notify;
 pub mod outbox;

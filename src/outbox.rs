@@ -159,7 +159,7 @@ impl Outbox {
             store,
             transport,
             policy,
-            holder: crate::holder::holder_id(),
+            holder: crate::lease::holder_id(),
             took_over: AtomicBool::new(false),
         }
     }
@@ -289,7 +289,7 @@ impl Outbox {
     /// goes out again: the one repeat a crash can cause.
     async fn take_over_dead_claims(&self) -> Result<(), StoreError> {
         for holder in self.store.claim_holders(&store::now()).await? {
-            if crate::holder::holder_is_dead(&holder) {
+            if crate::lease::holder_is_dead(&holder) {
                 let released = self.store.release_claims(&holder).await?;
                 tracing::info!(
                     holder,
@@ -321,7 +321,7 @@ impl Outbox {
                 tracing::info!(
                     id = entry.id,
                     ticket = entry.ticket.as_deref().unwrap_or(""),
-                    notice = entry.notice,
+                    notice = entry.notice.as_str(),
                     to = entry.recipient,
                     "reply sent"
                 );
