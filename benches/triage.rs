@@ -7,9 +7,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use servicedesk::registry::{ContractStatus, Customer, Person, Registry, Role};
+use servicedesk::domain::{ContractStatus, Language, Role};
+use servicedesk::registry::{Customer, Person, Registry};
 use servicedesk::triage::model::{self, Model};
-use servicedesk::triage::{triage, Facts, Language, Limits, Rules, TriageContext};
+use servicedesk::triage::{triage, Facts, Limits, Rules, TriageContext};
 
 fn corpus() -> Vec<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");

@@ -12,12 +12,12 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
+use crate::domain::{Category, ChargeReason, TicketStatus};
 use crate::learn;
 use crate::pipeline::{Pipeline, RawMessage};
 use crate::registry;
 use crate::store::{Store, TicketFilter, TicketView};
 use crate::triage::Rules;
-use crate::triage::{Category, TicketStatus};
 
 /// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and retries.
 pub const EXIT_TEMPFAIL: u8 = 75;
@@ -157,25 +157,23 @@ pub enum TicketsCommand {
     List {
         #[command(flatten)]
         list: ListArgs,
-        /// Only this category: question, incident, change, feedback.
-        #[arg(long, value_parser = parse_category)]
-        category: Option<String>,
-        /// Only this status: new, awaiting_approval, on_hold, open, resolved, closed.
-        #[arg(long, value_parser = parse_status)]
-        status: Option<String>,
+        /// Only this category.
+        #[arg(long, value_enum, ignore_case = true)]
+        category: Option<Category>,
+        /// Only this status.
+        #[arg(long, value_enum, ignore_case = true)]
+        status: Option<TicketStatus>,
     },
     /// Correct a ticket's sorting or move its status; recorded as a correction.
     Set {
         number: String,
-        /// question, incident, change or feedback.
-        #[arg(long, value_parser = parse_category)]
-        category: Option<String>,
+        #[arg(long, value_enum, ignore_case = true)]
+        category: Option<Category>,
         /// infrastructure, training, own_modification, on_site, change_request, or none.
         #[arg(long, value_parser = parse_reason)]
-        chargeable_reason: Option<String>,
-        /// new, awaiting_approval, on_hold, open, resolved, closed.
-        #[arg(long, value_parser = parse_status)]
-        status: Option<String>,
+        chargeable_reason: Option<ReasonArg>,
+        #[arg(long, value_enum, ignore_case = true)]
+        status: Option<TicketStatus>,
     },
     /// One ticket with its thread and why it was sorted so.
     Show {
@@ -205,27 +203,18 @@ pub enum OutboxCommand {
     Retry { id: i64 },
 }
 
-fn parse_category(s: &str) -> Result<String, String> {
-    Category::parse(s)
-        .map(|c| c.as_str().to_string())
-        .ok_or_else(|| "use question, incident, change or feedback".into())
-}
+/// `--chargeable-reason`: a reason, or `none` for work within the contract.
+#[derive(Debug, Clone, Copy)]
+pub struct ReasonArg(Option<ChargeReason>);
 
-fn parse_reason(s: &str) -> Result<String, String> {
-    if s.eq_ignore_ascii_case("none") {
-        return Ok("none".into());
+fn parse_reason(s: &str) -> Result<ReasonArg, String> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(ReasonArg(None));
     }
-    crate::triage::ChargeReason::parse(s)
-        .map(|r| r.as_str().to_string())
-        .ok_or_else(|| {
-            "use infrastructure, training, own_modification, on_site, change_request or none".into()
-        })
-}
-
-fn parse_status(s: &str) -> Result<String, String> {
-    TicketStatus::parse(s)
-        .map(|c| c.as_str().to_string())
-        .ok_or_else(|| "use new, awaiting_approval, on_hold, open, resolved or closed".into())
+    s.parse().map(|r| ReasonArg(Some(r))).map_err(|_| {
+        let reasons: Vec<&str> = ChargeReason::ALL.iter().map(|r| r.as_str()).collect();
+        format!("use {} or none", reasons.join(", "))
+    })
 }
 
 /// Runs the command and turns the result into an exit code.
@@ -324,8 +313,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(path) => {
                 let config = Config::load(path)?;
                 let store = open_store(&config).await?;
-                let corrected = store.corrected_tickets().await?;
-                let (more, unknown) = learn::correction_examples(&rules, &corrected);
+                let (corrected, unknown) = store.corrected_tickets().await?;
+                let more = learn::correction_examples(&rules, &corrected);
                 println!(
                     "agent corrections: {} from {} (the [database] of {}){}",
                     more.len(),
@@ -500,10 +489,7 @@ fn truncate(s: &str, n: usize) -> String {
 /// The human form of the queues; shared with the demo.
 pub fn print_queues(tickets: &[TicketView]) {
     for category in Category::ALL {
-        let queue: Vec<&TicketView> = tickets
-            .iter()
-            .filter(|t| t.category == category.as_str())
-            .collect();
+        let queue: Vec<&TicketView> = tickets.iter().filter(|t| t.category == category).collect();
         println!("{} ({})", category.as_str(), queue.len());
         for t in queue {
             let charge = match &t.chargeable_reason {
@@ -564,7 +550,7 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
             );
             let change = crate::store::TicketChange {
                 category,
-                chargeable_reason: chargeable_reason.map(|r| (r != "none").then_some(r)),
+                chargeable_reason: chargeable_reason.map(|r| r.0),
                 status,
             };
             let number = number.trim().to_ascii_uppercase();
@@ -591,8 +577,7 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
             println!(
                 "  chargeable {}",
                 t.chargeable_reason
-                    .as_deref()
-                    .unwrap_or("no (within the contract)")
+                    .map_or("no (within the contract)", |r| r.as_str())
             );
             println!("  status     {}", t.status);
             println!(

@@ -657,9 +657,9 @@ impl RawConfig {
                 format!("[support] ticket_prefix = {prefix:?}: use letters and digits only, like \"CS\""),
             ));
         }
-        if !crate::triage::Language::ALL
+        if !crate::domain::Language::ALL
             .iter()
-            .any(|l| l.code() == self.support.default_language)
+            .any(|l| l.as_str() == self.support.default_language)
         {
             return Err(ConfigError::new(
                 path,

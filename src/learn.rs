@@ -10,11 +10,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::domain::{Category, ChargeReason, Language};
 use crate::mail;
 use crate::store::CorrectedTicket;
 use crate::triage::model::{self, Example, Model};
 use crate::triage::text::Reading;
-use crate::triage::{language, Category, ChargeReason, Language, Rules};
+use crate::triage::{language, Rules};
 
 /// One labelled mail.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,38 +142,29 @@ pub const CORRECTION_WEIGHT: f32 = 3.0;
 /// The examples come in a fixed order, whatever order the database returned
 /// the tickets in: training visits examples in a seeded order, so the same
 /// corpus and corrections give the same model bytes.
-pub fn correction_examples(rules: &Rules, corrected: &[CorrectedTicket]) -> (Vec<Example>, usize) {
+pub fn correction_examples(rules: &Rules, corrected: &[CorrectedTicket]) -> Vec<Example> {
     let mut sorted: Vec<&CorrectedTicket> = corrected.iter().collect();
     sorted.sort_by(|a, b| {
-        (&a.subject, &a.body, &a.category, &a.chargeable_reason).cmp(&(
+        (&a.subject, &a.body, a.category, a.chargeable_reason).cmp(&(
             &b.subject,
             &b.body,
-            &b.category,
-            &b.chargeable_reason,
+            b.category,
+            b.chargeable_reason,
         ))
     });
-    let mut examples = Vec::with_capacity(sorted.len());
-    let mut unknown = 0;
-    for c in sorted {
-        let category = Category::parse(&c.category);
-        let reason = match c.chargeable_reason.as_deref() {
-            None => Some(None),
-            Some(r) => ChargeReason::parse(r).map(Some),
-        };
-        let (Some(category), Some(reason)) = (category, reason) else {
-            unknown += 1;
-            continue;
-        };
-        let reading = Reading::of(&c.subject, &c.body);
-        examples.push(example(
-            rules,
-            &reading,
-            category,
-            reason,
-            CORRECTION_WEIGHT,
-        ));
-    }
-    (examples, unknown)
+    sorted
+        .into_iter()
+        .map(|c| {
+            let reading = Reading::of(&c.subject, &c.body);
+            example(
+                rules,
+                &reading,
+                c.category,
+                c.chargeable_reason,
+                CORRECTION_WEIGHT,
+            )
+        })
+        .collect()
 }
 
 /// The rules and the model that sort mail: what the daemon sorts with.
@@ -434,10 +426,14 @@ pub fn evaluate(rules: &Rules, model: Option<&Model>, set: &[Labelled]) -> anyho
 mod tests {
     use super::*;
 
-    fn corrected(subject: &str, category: &str, reason: Option<&str>) -> CorrectedTicket {
+    fn corrected(
+        subject: &str,
+        category: Category,
+        reason: Option<ChargeReason>,
+    ) -> CorrectedTicket {
         CorrectedTicket {
-            category: category.into(),
-            chargeable_reason: reason.map(str::to_string),
+            category,
+            chargeable_reason: reason,
             subject: subject.into(),
             body: format!("{subject}, sinds vanochtend."),
         }
@@ -449,18 +445,19 @@ mod tests {
         let tickets = vec![
             corrected(
                 "Printer op de gang doet niets",
-                "incident",
-                Some("infrastructure"),
+                Category::Incident,
+                Some(ChargeReason::Infrastructure),
             ),
-            corrected("Rapport per afdeling", "change", Some("change_request")),
-            corrected("Dank voor de snelle hulp", "feedback", None),
-            corrected("Onbekend", "complaint", None),
-            corrected("Onbekende reden", "question", Some("overtime")),
+            corrected(
+                "Rapport per afdeling",
+                Category::Change,
+                Some(ChargeReason::ChangeRequest),
+            ),
+            corrected("Dank voor de snelle hulp", Category::Feedback, None),
         ];
-        let (forward, unknown) = correction_examples(&rules, &tickets);
+        let forward = correction_examples(&rules, &tickets);
         let reversed: Vec<CorrectedTicket> = tickets.iter().rev().cloned().collect();
-        let (backward, _) = correction_examples(&rules, &reversed);
-        assert_eq!(unknown, 2, "an unknown category or reason is left out");
+        let backward = correction_examples(&rules, &reversed);
         assert_eq!(forward.len(), 3);
         let key = |e: &Example| (e.category, e.reason, e.features.clone());
         assert_eq!(

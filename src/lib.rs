@@ -14,6 +14,7 @@
 //! source (imap, maildir, stdin) -> mail -> triage (pure) -> store -> outbox -> smtp
 //! ```
 //!
+//! * [`domain`]: the desk's vocabulary (languages, categories, statuses, ...).
 //! * [`config`]: the TOML configuration, secrets, validation.
 //! * [`source`]: where raw messages come from and where they go when done.
 //! * [`mail`]: raw bytes to [`mail::InboundMail`]; no I/O.
@@ -35,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod domain;
 pub mod health;
 pub mod learn;
 pub mod lease;

@@ -8,61 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::triage::Language;
+use crate::domain::Language;
 
-/// Whether the customer's fees are paid: support is given only while `Active`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContractStatus {
-    Active,
-    Suspended,
-}
-
-impl ContractStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ContractStatus::Active => "active",
-            ContractStatus::Suspended => "suspended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "active" => Some(ContractStatus::Active),
-            "suspended" => Some(ContractStatus::Suspended),
-            _ => None,
-        }
-    }
-}
-
-/// Which duty a reference person has for the customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The reference person of one campus.
-    Campus,
-    /// The customer's general reference person.
-    General,
-    /// The customer's technical contact.
-    Technical,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Campus => "campus",
-            Role::General => "general",
-            Role::Technical => "technical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "campus" => Some(Role::Campus),
-            "general" => Some(Role::General),
-            "technical" => Some(Role::Technical),
-            _ => None,
-        }
-    }
-}
+use crate::domain::{ContractStatus, Role};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {

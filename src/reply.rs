@@ -14,8 +14,8 @@ use lettre::Message;
 use minijinja::{context, Environment, UndefinedBehavior};
 use sha2::{Digest, Sha256};
 
+use crate::domain::{Category, ChargeReason, Language, Notice};
 use crate::mail::InboundMail;
-use crate::triage::{Category, ChargeReason, Language, Notice};
 
 /// Built-in templates: (language, kind, text).
 const BUILTIN: &[(&str, &str, &str)] = &[
@@ -249,7 +249,7 @@ impl Replier {
     ///
     /// When the template fails or the recipient is not a usable address.
     pub fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, ReplyError> {
-        let name = template_name(req.language.code(), req.notice.as_str());
+        let name = template_name(req.language.as_str(), req.notice.as_str());
         let tmpl = self
             .env
             .get_template(&name)
@@ -333,7 +333,7 @@ impl Replier {
             .raw_header(raw_header("Auto-Submitted", "auto-replied"))
             .raw_header(raw_header("X-Auto-Response-Suppress", "All"))
             .raw_header(raw_header("X-Loop", &self.support_address))
-            .raw_header(raw_header("Content-Language", req.language.code()))
+            .raw_header(raw_header("Content-Language", req.language.as_str()))
             .raw_header(raw_header("X-Servicedesk-Notice", req.notice.as_str()))
             .header(ContentType::TEXT_PLAIN)
             .body(body.clone())

@@ -12,9 +12,10 @@ mod sorting;
 use std::sync::LazyLock;
 
 use proptest::prelude::*;
+use servicedesk::domain::Language;
 use servicedesk::registry::Registry;
 use servicedesk::reply::{Replier, ReplyRequest};
-use servicedesk::triage::{triage, Decision, Facts, Language, Limits, TriageContext};
+use servicedesk::triage::{triage, Decision, Facts, Limits, TriageContext};
 use sorting::PRODUCTION;
 
 static SEEDS: LazyLock<Vec<Vec<u8>>> = LazyLock::new(seeds);

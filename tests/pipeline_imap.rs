@@ -373,7 +373,11 @@ async fn pipeline_end_to_end(backend: Backend) {
                     assert_eq!(t.category, *category, "{what}: category");
                 }
                 if *notice != "suspended" {
-                    assert_eq!(t.chargeable_reason.as_deref(), *reason, "{what}: reason");
+                    assert_eq!(
+                        t.chargeable_reason.map(|r| r.as_str()),
+                        *reason,
+                        "{what}: reason"
+                    );
                     assert_eq!(t.chargeable, reason.is_some(), "{what}: chargeable");
                 }
                 assert_eq!(t.charge_approved, None, "{what}");
@@ -472,7 +476,13 @@ async fn pipeline_end_to_end(backend: Backend) {
 fn summarize(tickets: &[TicketView]) -> Vec<(String, String, Vec<String>)> {
     tickets
         .iter()
-        .map(|t| (t.number.clone(), t.status.clone(), t.message_ids.clone()))
+        .map(|t| {
+            (
+                t.number.clone(),
+                t.status.to_string(),
+                t.message_ids.clone(),
+            )
+        })
         .collect()
 }
 

@@ -488,7 +488,11 @@ async fn charge_approval_in_each_language() {
     for (id, a) in requests.iter().zip(&answers) {
         let (t, _) = store.ticket(&number_of(id)).await.unwrap();
         assert_eq!(t.status, "awaiting_approval", "{} request", a.lang);
-        assert_eq!(t.chargeable_reason.as_deref(), Some("training"), "{id}");
+        assert_eq!(
+            t.chargeable_reason.map(|r| r.as_str()),
+            Some("training"),
+            "{id}"
+        );
         assert_eq!(t.charge_approved, None);
     }
 
@@ -668,7 +672,7 @@ async fn resolved_ticket_reopens() {
             .set_ticket(
                 "CS-000001",
                 &TicketChange {
-                    status: Some(status.into()),
+                    status: Some(status.parse().expect("a status")),
                     ..TicketChange::default()
                 },
             )

@@ -7,7 +7,8 @@ mod sorting;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use servicedesk::triage::{triage, Decision, Facts, Language, Limits, TriageContext};
+use servicedesk::domain::Language;
+use servicedesk::triage::{triage, Decision, Facts, Limits, TriageContext};
 use sorting::{fixtures, registry, PRODUCTION};
 
 /// The decision in the fixtures' JSON shape.
@@ -15,14 +16,14 @@ fn as_json(d: &Decision) -> Value {
     match d {
         Decision::Suppress(r) => json!({"outcome": "suppressed", "reason": r.as_str()}),
         Decision::Unregistered { language, .. } => {
-            json!({"outcome": "unregistered", "language": language.code(), "notice": "unregistered"})
+            json!({"outcome": "unregistered", "language": language.as_str(), "notice": "unregistered"})
         }
         Decision::Followup(f) => json!({"outcome": "followup", "ticket": f.ticket}),
         Decision::Ticket(t) => json!({
             "outcome": "ticket",
             "category": t.category.as_str(),
             "chargeable_reason": t.chargeable.map(|r| r.as_str()),
-            "language": t.language.code(),
+            "language": t.language.as_str(),
             "notice": t.notice.as_str(),
             "status": t.status.as_str(),
             "customer": t.customer,

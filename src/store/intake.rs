@@ -6,46 +6,9 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{now, Result, Store, Tx};
+use super::{now, value, Result, Store, Tx};
+use crate::domain::Outcome;
 use crate::triage::SenderHistory;
-
-/// How an inbound message ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Ticket,
-    Followup,
-    Unregistered,
-    Suppressed,
-    Duplicate,
-    Quarantined,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ticket => "ticket",
-            Outcome::Followup => "followup",
-            Outcome::Unregistered => "unregistered",
-            Outcome::Suppressed => "suppressed",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Quarantined => "quarantined",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        [
-            Outcome::Ticket,
-            Outcome::Followup,
-            Outcome::Unregistered,
-            Outcome::Suppressed,
-            Outcome::Duplicate,
-            Outcome::Quarantined,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
-}
 
 /// An intake record to write.
 #[derive(Debug, Clone)]
@@ -68,7 +31,7 @@ pub struct IntakeView {
     pub message_id: String,
     pub from: String,
     pub subject: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub ticket: Option<String>,
     pub detail: String,
     pub source: String,
@@ -104,19 +67,20 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| IntakeView {
-                message_id: r.get(0),
-                from: r.get(1),
-                subject: r.get(2),
-                outcome: r.get(3),
-                ticket: r.get(4),
-                detail: r.get(5),
-                source: r.get(6),
-                received_at: r.get(7),
+        rows.iter()
+            .map(|r| {
+                Ok(IntakeView {
+                    message_id: r.try_get("message_id")?,
+                    from: r.try_get("from_addr")?,
+                    subject: r.try_get("subject")?,
+                    outcome: value(r, "outcome")?,
+                    ticket: r.try_get("ticket_number")?,
+                    detail: r.try_get("detail")?,
+                    source: r.try_get("source")?,
+                    received_at: r.try_get("received_at")?,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

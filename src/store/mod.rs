@@ -21,7 +21,8 @@ mod registry;
 pub mod sqlite;
 mod tickets;
 
-pub use intake::{IntakeRecord, IntakeView, Outcome};
+pub use crate::domain::Outcome;
+pub use intake::{IntakeRecord, IntakeView};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::ImportSummary;
 pub use tickets::{
@@ -47,6 +48,10 @@ pub enum StoreError {
     Other(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value is not one the desk knows (written by hand, or by a
+    /// newer version).
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -94,6 +99,29 @@ pub struct Store {
     /// that the SMTP server accepted a reply (until then, a crash would send
     /// it again).
     urgent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A text column as one of the desk's vocabulary values.
+fn value<T>(r: &sqlx::any::AnyRow, column: &str) -> Result<T>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
+{
+    use sqlx::Row;
+    let text: String = r.try_get(column)?;
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// A nullable text column as one of the desk's vocabulary values.
+fn opt_value<T>(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr<Err = crate::domain::UnknownValue>,
+{
+    use sqlx::Row;
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| t.parse())
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// The current time as stored: RFC 3339, UTC, milliseconds (sorts as text).

@@ -5,7 +5,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now, Backend, Result, Store, StoreError, Tx};
+use super::{now, value, Backend, Result, Store, StoreError, Tx};
+use crate::domain::Notice;
 
 /// A reply to queue.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct NewOutboxEntry<'a> {
 pub struct OutboxEntry {
     pub id: i64,
     pub ticket: Option<String>,
-    pub notice: String,
+    pub notice: Notice,
     pub message_id: String,
     pub in_reply_to: String,
     pub envelope_from: String,
@@ -43,23 +44,23 @@ const OUTBOX_COLUMNS: &str =
     "id, ticket_number, notice, message_id, in_reply_to, envelope_from, recipient, raw, \
      status, attempts, next_attempt_at, last_error, created_at, sent_at";
 
-fn outbox_entry(r: &AnyRow) -> OutboxEntry {
-    OutboxEntry {
-        id: r.get(0),
-        ticket: r.get(1),
-        notice: r.get(2),
-        message_id: r.get(3),
-        in_reply_to: r.get(4),
-        envelope_from: r.get(5),
-        recipient: r.get(6),
-        raw: r.get(7),
-        status: r.get(8),
-        attempts: r.get(9),
-        next_attempt_at: r.get(10),
-        last_error: r.get(11),
-        created_at: r.get(12),
-        sent_at: r.get(13),
-    }
+fn outbox_entry(r: &AnyRow) -> Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: r.try_get("id")?,
+        ticket: r.try_get("ticket_number")?,
+        notice: value(r, "notice")?,
+        message_id: r.try_get("message_id")?,
+        in_reply_to: r.try_get("in_reply_to")?,
+        envelope_from: r.try_get("envelope_from")?,
+        recipient: r.try_get("recipient")?,
+        raw: r.try_get("raw")?,
+        status: r.try_get("status")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        created_at: r.try_get("created_at")?,
+        sent_at: r.try_get("sent_at")?,
+    })
 }
 
 impl Store {
@@ -99,7 +100,7 @@ impl Store {
         .bind(holder)
         .fetch_all(&self.pool)
         .await?;
-        let mut due: Vec<OutboxEntry> = rows.iter().map(outbox_entry).collect();
+        let mut due = rows.iter().map(outbox_entry).collect::<Result<Vec<_>>>()?;
         due.sort_by_key(|e| e.id);
         Ok(due)
     }
@@ -146,7 +147,7 @@ impl Store {
         let rows = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id"))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(outbox_entry).collect())
+        rows.iter().map(outbox_entry).collect()
     }
 
     /// When the next pending reply can be claimed, if any is pending: when

@@ -4,8 +4,8 @@
 use sqlx::Row;
 
 use super::{Result, Store};
-use crate::registry::{ContractStatus, Customer, Person, Registry, Role};
-use crate::triage::Language;
+use crate::domain::{ContractStatus, Language, Role};
+use crate::registry::{Customer, Person, Registry};
 
 /// What an import changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl Store {
                 key.clone(),
                 p.campus.clone(),
                 p.role.as_str().to_string(),
-                p.language.code().to_string(),
+                p.language.as_str().to_string(),
             );
             let existing = sqlx::query(
                 "SELECT name, customer_key, campus, role, language FROM persons WHERE email = $1",
@@ -122,7 +122,7 @@ impl Store {
                 .bind(&key)
                 .bind(p.campus.clone())
                 .bind(p.role.as_str())
-                .bind(p.language.code())
+                .bind(p.language.as_str())
                 .execute(&mut *tx)
                 .await?;
         }

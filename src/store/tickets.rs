@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now, Result, Store, StoreError, Tx};
-use crate::triage::{Followup, NewTicket, TicketRef, TicketStatus};
+use super::{now, opt_value, value, Result, Store, StoreError, Tx};
+use crate::domain::{Category, ChargeReason, Language, TicketStatus};
+use crate::triage::{Followup, NewTicket, TicketRef};
 
 /// A message on a ticket's thread.
 #[derive(Debug, Clone)]
@@ -25,17 +26,17 @@ pub struct ThreadMessage<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketView {
     pub number: String,
-    pub category: String,
+    pub category: Category,
     pub chargeable: bool,
-    pub chargeable_reason: Option<String>,
-    pub status: String,
+    pub chargeable_reason: Option<ChargeReason>,
+    pub status: TicketStatus,
     pub customer: String,
     pub campus: Option<String>,
     pub charge_approved: Option<bool>,
     pub sender: String,
     pub sender_name: String,
     pub subject: String,
-    pub language: String,
+    pub language: Language,
     pub message_ids: Vec<String>,
     /// Why an agent must look at this ticket (null when nothing is wrong).
     pub attention: Option<String>,
@@ -69,64 +70,72 @@ pub struct ThreadEntry {
 /// Filters of `tickets list`.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
-    pub category: Option<String>,
-    pub status: Option<String>,
+    pub category: Option<Category>,
+    pub status: Option<TicketStatus>,
 }
 
 /// An agent's change to a ticket; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct TicketChange {
-    pub category: Option<String>,
+    pub category: Option<Category>,
     /// `Some(None)` clears the chargeable reason.
-    pub chargeable_reason: Option<Option<String>>,
-    pub status: Option<String>,
+    pub chargeable_reason: Option<Option<ChargeReason>>,
+    pub status: Option<TicketStatus>,
 }
 
 /// A ticket an agent corrected, as a training example.
 #[derive(Debug, Clone)]
 pub struct CorrectedTicket {
-    pub category: String,
-    pub chargeable_reason: Option<String>,
+    pub category: Category,
+    pub chargeable_reason: Option<ChargeReason>,
     pub subject: String,
     pub body: String,
 }
 
-fn ticket_ref(r: &AnyRow) -> TicketRef {
-    TicketRef {
-        number: r.get(0),
-        customer: r.get(1),
-        status: TicketStatus::parse(&r.get::<String, _>(2)).unwrap_or(TicketStatus::Open),
-        updated_at: DateTime::parse_from_rfc3339(&r.get::<String, _>(3))
+/// The columns [`ticket_view`] reads, for every query that feeds it.
+const TICKET_COLUMNS: &str = "id, number, category, chargeable_reason, status, customer, campus, \
+     charge_approved, sender, sender_name, subject, language, evidence, created_at, updated_at, \
+     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message";
+
+fn ticket_ref(r: &AnyRow) -> Result<TicketRef> {
+    Ok(TicketRef {
+        number: r.try_get("number")?,
+        customer: r.try_get("customer")?,
+        status: value(r, "status")?,
+        updated_at: DateTime::parse_from_rfc3339(&r.try_get::<String, _>("updated_at")?)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default(),
-    }
+    })
 }
 
-fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> TicketView {
-    let reason: Option<String> = r.get(3);
-    TicketView {
-        number: r.get(1),
-        category: r.get(2),
-        chargeable: reason.is_some(),
-        chargeable_reason: reason,
-        status: r.get(4),
-        customer: r.get(5),
-        campus: r.get(6),
-        charge_approved: r.get::<Option<i64>, _>(7).map(|v| v != 0),
-        sender: r.get(8),
-        sender_name: r.get(9),
-        subject: r.get(10),
-        language: r.get(11),
+/// A row of [`TICKET_COLUMNS`] and the ticket's inbound Message-IDs.
+fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> Result<TicketView> {
+    let chargeable_reason: Option<ChargeReason> = opt_value(r, "chargeable_reason")?;
+    Ok(TicketView {
+        number: r.try_get("number")?,
+        category: value(r, "category")?,
+        chargeable: chargeable_reason.is_some(),
+        chargeable_reason,
+        status: value(r, "status")?,
+        customer: r.try_get("customer")?,
+        campus: r.try_get("campus")?,
+        charge_approved: r
+            .try_get::<Option<i64>, _>("charge_approved")?
+            .map(|v| v != 0),
+        sender: r.try_get("sender")?,
+        sender_name: r.try_get("sender_name")?,
+        subject: r.try_get("subject")?,
+        language: value(r, "language")?,
         message_ids,
-        attention: r.get(15),
-        related_ticket: r.get(16),
-        charge_decision: r.get(17),
-        charge_decided_by: r.get("charge_decided_by"),
-        charge_decided_message: r.get("charge_decided_message"),
-        evidence: serde_json::from_str(&r.get::<String, _>(12)).unwrap_or_default(),
-        created_at: r.get(13),
-        updated_at: r.get(14),
-    }
+        attention: r.try_get("attention")?,
+        related_ticket: r.try_get("related_ticket")?,
+        charge_decision: r.try_get("charge_decision")?,
+        charge_decided_by: r.try_get("charge_decided_by")?,
+        charge_decided_message: r.try_get("charge_decided_message")?,
+        evidence: serde_json::from_str(&r.try_get::<String, _>("evidence")?).unwrap_or_default(),
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
 }
 
 impl Store {
@@ -136,16 +145,13 @@ impl Store {
     ///
     /// On database failure.
     pub async fn tickets(&self, filter: &TicketFilter) -> Result<Vec<TicketView>> {
-        let rows = sqlx::query(
-            "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
-                    sender, sender_name, subject, language, evidence, created_at, updated_at, \
-                    attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message \
-             FROM tickets \
+        let rows = sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
              WHERE ($1 = '' OR category = $1) AND ($2 = '' OR status = $2) \
-             ORDER BY category, status, id",
-        )
-        .bind(filter.category.clone().unwrap_or_default())
-        .bind(filter.status.clone().unwrap_or_default())
+             ORDER BY category, status, id"
+        ))
+        .bind(filter.category.map(Category::as_str).unwrap_or_default())
+        .bind(filter.status.map(TicketStatus::as_str).unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         let ids = sqlx::query(
@@ -156,17 +162,17 @@ impl Store {
         let mut by_ticket: std::collections::HashMap<i64, Vec<String>> =
             std::collections::HashMap::new();
         for r in ids {
-            by_ticket.entry(r.get(0)).or_default().push(r.get(1));
+            by_ticket
+                .entry(r.try_get("ticket_id")?)
+                .or_default()
+                .push(r.try_get("message_id")?);
         }
-        Ok(rows
-            .into_iter()
+        rows.iter()
             .map(|r| {
-                ticket_view(
-                    &r,
-                    by_ticket.remove(&r.get::<i64, _>(0)).unwrap_or_default(),
-                )
+                let id: i64 = r.try_get("id")?;
+                ticket_view(r, by_ticket.remove(&id).unwrap_or_default())
             })
-            .collect())
+            .collect()
     }
 
     /// One ticket with its thread.
@@ -175,41 +181,40 @@ impl Store {
     ///
     /// [`StoreError::NotFound`] when no ticket has that number.
     pub async fn ticket(&self, number: &str) -> Result<(TicketView, Vec<ThreadEntry>)> {
-        let row = sqlx::query(
-            "SELECT id, number, category, chargeable_reason, status, customer, campus, charge_approved, \
-                    sender, sender_name, subject, language, evidence, created_at, updated_at, \
-                    attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message \
-             FROM tickets WHERE number = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE number = $1"
+        ))
         .bind(number.trim().to_ascii_uppercase())
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
-        let id: i64 = row.get(0);
-        let thread: Vec<ThreadEntry> = sqlx::query(
+        let id: i64 = row.try_get("id")?;
+        let thread = sqlx::query(
             "SELECT direction, message_id, from_addr, subject, body, created_at, outsider \
              FROM messages WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?
-        .into_iter()
-        .map(|r| ThreadEntry {
-            direction: r.get(0),
-            message_id: r.get(1),
-            from: r.get(2),
-            subject: r.get(3),
-            body: r.get(4),
-            created_at: r.get(5),
-            outsider: r.get::<i64, _>(6) != 0,
+        .iter()
+        .map(|r| {
+            Ok(ThreadEntry {
+                direction: r.try_get("direction")?,
+                message_id: r.try_get("message_id")?,
+                from: r.try_get("from_addr")?,
+                subject: r.try_get("subject")?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+                outsider: r.try_get::<i64, _>("outsider")? != 0,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<ThreadEntry>>>()?;
         let ids = thread
             .iter()
             .filter(|m| m.direction == "in")
             .map(|m| m.message_id.clone())
             .collect();
-        Ok((ticket_view(&row, ids), thread))
+        Ok((ticket_view(&row, ids)?, thread))
     }
 
     /// Applies an agent's change and records each changed field as a correction.
@@ -231,14 +236,20 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
-        let old: [Option<String>; 3] = [Some(row.get(0)), row.get(1), Some(row.get(2))];
+        let old: [Option<String>; 3] = [
+            Some(row.try_get("category")?),
+            row.try_get("chargeable_reason")?,
+            Some(row.try_get("status")?),
+        ];
+        let text =
+            |v: Option<&'static str>, old: &Option<String>| v.map(str::to_string).or(old.clone());
         let new = [
-            change.category.clone().or_else(|| old[0].clone()),
-            change
-                .chargeable_reason
-                .clone()
-                .unwrap_or_else(|| old[1].clone()),
-            change.status.clone().or_else(|| old[2].clone()),
+            text(change.category.map(Category::as_str), &old[0]),
+            match change.chargeable_reason {
+                Some(reason) => reason.map(|r| r.as_str().to_string()),
+                None => old[1].clone(),
+            },
+            text(change.status.map(TicketStatus::as_str), &old[2]),
         ];
         let at = now();
         let mut changed = Vec::new();
@@ -278,12 +289,14 @@ impl Store {
     }
 
     /// Tickets an agent corrected, with their current (corrected) sorting
-    /// and first inbound message: training examples.
+    /// and first inbound message: training examples. Also how many were
+    /// left out because their category or reason is not one this version
+    /// knows (written by a newer one).
     ///
     /// # Errors
     ///
     /// On database failure.
-    pub async fn corrected_tickets(&self) -> Result<Vec<CorrectedTicket>> {
+    pub async fn corrected_tickets(&self) -> Result<(Vec<CorrectedTicket>, usize)> {
         let rows = sqlx::query(
             "SELECT t.category, t.chargeable_reason, m.subject, m.body FROM tickets t \
              JOIN messages m ON m.id = (SELECT MIN(id) FROM messages WHERE ticket_id = t.id AND direction = 'in') \
@@ -291,15 +304,22 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| CorrectedTicket {
-                category: r.get(0),
-                chargeable_reason: r.get(1),
-                subject: r.get(2),
-                body: r.get(3),
-            })
-            .collect())
+        let mut tickets = Vec::with_capacity(rows.len());
+        let mut unknown = 0;
+        for r in &rows {
+            let sorted = (value(r, "category"), opt_value(r, "chargeable_reason"));
+            let (Ok(category), Ok(chargeable_reason)) = sorted else {
+                unknown += 1;
+                continue;
+            };
+            tickets.push(CorrectedTicket {
+                category,
+                chargeable_reason,
+                subject: r.try_get("subject")?,
+                body: r.try_get("body")?,
+            });
+        }
+        Ok((tickets, unknown))
     }
 }
 
@@ -324,9 +344,10 @@ impl Tx {
         for id in ids {
             q = q.bind(id);
         }
-        Ok(q.fetch_optional(&mut *self.tx)
+        q.fetch_optional(&mut *self.tx)
             .await?
-            .map(|r| ticket_ref(&r)))
+            .map(|r| ticket_ref(&r))
+            .transpose()
     }
 
     /// The ticket with this number, as triage sees it.
@@ -335,13 +356,12 @@ impl Tx {
     ///
     /// On database failure.
     pub async fn ticket_ref(&mut self, number: &str) -> Result<Option<TicketRef>> {
-        Ok(sqlx::query(
-            "SELECT number, customer, status, updated_at FROM tickets WHERE number = $1",
-        )
-        .bind(number)
-        .fetch_optional(&mut *self.tx)
-        .await?
-        .map(|r| ticket_ref(&r)))
+        sqlx::query("SELECT number, customer, status, updated_at FROM tickets WHERE number = $1")
+            .bind(number)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .map(|r| ticket_ref(&r))
+            .transpose()
     }
 
     /// Creates a ticket and returns its number.
@@ -365,7 +385,7 @@ impl Tx {
         .bind(&t.sender)
         .bind(&t.sender_name)
         .bind(subject)
-        .bind(t.language.code())
+        .bind(t.language.as_str())
         .bind(evidence)
         .bind(at)
         .bind(t.related.clone())

@@ -14,202 +14,15 @@ pub mod language;
 pub mod model;
 pub mod text;
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
+use crate::domain::ContractStatus;
+pub use crate::domain::{Category, ChargeReason, Language, Notice, TicketStatus};
 use crate::mail::InboundMail;
-use crate::registry::{ContractStatus, Registry};
+use crate::registry::Registry;
 
 pub use automated::SuppressReason;
 pub use classify::{Evidence, Rules, RulesError};
-
-/// The desk's languages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Nl,
-    Fr,
-    En,
-    De,
-}
-
-impl Language {
-    pub const ALL: [Language; 4] = [Language::Nl, Language::Fr, Language::En, Language::De];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::Nl => "nl",
-            Language::Fr => "fr",
-            Language::En => "en",
-            Language::De => "de",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        Language::ALL.into_iter().find(|l| l.code() == s)
-    }
-}
-
-impl fmt::Display for Language {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-/// What a message asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    /// General or concrete questions about how the software works.
-    Question,
-    /// Problems, failures, outages, error messages.
-    Incident,
-    /// Change requests and supplementary programming.
-    Change,
-    /// Tips, suggestions and complaints.
-    Feedback,
-}
-
-impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::Question,
-        Category::Incident,
-        Category::Change,
-        Category::Feedback,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Question => "question",
-            Category::Incident => "incident",
-            Category::Change => "change",
-            Category::Feedback => "feedback",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        Category::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-/// Why a request falls outside the maintenance contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChargeReason {
-    /// Hardware or infrastructure not bought from the vendor (incl. backups,
-    /// nurse-call communication, operating system, network).
-    Infrastructure,
-    /// User training must be requested explicitly.
-    Training,
-    /// Errors caused by the customer's own changes after delivery.
-    OwnModification,
-    /// On-site interventions; remote help is the rule.
-    OnSite,
-    /// Change requests and supplementary programming.
-    ChangeRequest,
-}
-
-impl ChargeReason {
-    pub const ALL: [ChargeReason; 5] = [
-        ChargeReason::Infrastructure,
-        ChargeReason::Training,
-        ChargeReason::OwnModification,
-        ChargeReason::OnSite,
-        ChargeReason::ChangeRequest,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChargeReason::Infrastructure => "infrastructure",
-            ChargeReason::Training => "training",
-            ChargeReason::OwnModification => "own_modification",
-            ChargeReason::OnSite => "on_site",
-            ChargeReason::ChangeRequest => "change_request",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        ChargeReason::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-}
-
-/// Where a ticket stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketStatus {
-    New,
-    /// Chargeable work waits until the customer agrees to the charge.
-    AwaitingApproval,
-    /// The customer's contract is suspended.
-    OnHold,
-    Open,
-    Resolved,
-    Closed,
-}
-
-impl TicketStatus {
-    pub const ALL: [TicketStatus; 6] = [
-        TicketStatus::New,
-        TicketStatus::AwaitingApproval,
-        TicketStatus::OnHold,
-        TicketStatus::Open,
-        TicketStatus::Resolved,
-        TicketStatus::Closed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TicketStatus::New => "new",
-            TicketStatus::AwaitingApproval => "awaiting_approval",
-            TicketStatus::OnHold => "on_hold",
-            TicketStatus::Open => "open",
-            TicketStatus::Resolved => "resolved",
-            TicketStatus::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_lowercase();
-        TicketStatus::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-/// Which automatic reply a message gets; the `X-Servicedesk-Notice` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Notice {
-    Received,
-    Chargeable,
-    Suspended,
-    Unregistered,
-    /// An unregistered sender's message was too large to fetch.
-    TooLarge,
-}
-
-impl Notice {
-    pub const ALL: [Notice; 5] = [
-        Notice::Received,
-        Notice::Chargeable,
-        Notice::Suspended,
-        Notice::Unregistered,
-        Notice::TooLarge,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Notice::Received => "received",
-            Notice::Chargeable => "chargeable",
-            Notice::Suspended => "suspended",
-            Notice::Unregistered => "unregistered",
-            Notice::TooLarge => "too_large",
-        }
-    }
-}
 
 /// A new ticket, sorted.
 #[derive(Debug, Clone, PartialEq)]
@@ -568,7 +381,8 @@ fn followup(ticket: &TicketRef, matched_by: &'static str, reading: &text::Readin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::{Customer, Person, Role};
+    use crate::domain::Role;
+    use crate::registry::{Customer, Person};
 
     fn registry() -> Registry {
         Registry::new(
