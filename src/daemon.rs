@@ -17,7 +17,7 @@ use tokio::sync::{watch, Notify};
 use crate::config::{Config, ImapConfig};
 use crate::health::{Beat, Health, Supervisor, TaskState};
 use crate::lease::{holder_id, Lease};
-use crate::outbox::{DrainReport, Outbox, Transport};
+use crate::outbox::{jittered, DrainReport, Outbox, Transport};
 use crate::pipeline::{Disposition, Pipeline, Processed, RawMessage, MESSAGES_PER_TRANSACTION};
 use crate::registry::Registry;
 use crate::source::imap::{ImapError, ImapSource};
@@ -387,17 +387,12 @@ async fn pause(d: Duration, stop: &watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Reconnect delays: 1 s doubling to 5 min, with jitter from the clock.
+/// Reconnect delays: 2 s after the first failure, doubling up to 256 s
+/// (below the 300 s cap), with jitter (see [`jittered`]).
 fn reconnect_delay(failures: u32) -> Duration {
     let base = 1u64 << failures.min(8);
     let secs = base.min(300);
-    let jitter = u64::from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_millis())
-            .unwrap_or(0),
-    );
-    Duration::from_millis(secs * 1000 + jitter * secs / 5)
+    jittered(Duration::from_secs(secs))
 }
 
 async fn watch_imap(

@@ -138,7 +138,7 @@ pub struct Outbox {
 }
 
 /// The delay before retry number `attempts` (1-based): doubling from the
-/// base, capped, with up to 20% random jitter so many replies do not all
+/// base, capped, with jitter (see [`jittered`]) so many replies do not all
 /// come back at the same second.
 pub fn backoff(policy: &OutboxConfig, attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(20);
@@ -147,10 +147,18 @@ pub fn backoff(policy: &OutboxConfig, attempts: u32) -> Duration {
         .saturating_mul(1u64 << exp)
         .min(policy.retry_max_secs)
         .max(1);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(attempts);
-    let jitter = (h.finish() % 1000) as f64 / 1000.0 * 0.2;
-    Duration::from_millis((secs as f64 * 1000.0 * (1.0 + jitter)) as u64)
+    jittered(Duration::from_secs(secs))
+}
+
+/// `delay` plus a random part of up to 20% of it (in steps of 1/5000), so
+/// that what failed together (replies to one server, the daemon's
+/// reconnects after one outage) does not all retry at the same moment.
+pub fn jittered(delay: Duration) -> Duration {
+    let thousandths = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+        % 1000;
+    delay.saturating_add(delay.mul_f64(thousandths as f64 / 5000.0))
 }
 
 impl Outbox {
@@ -457,5 +465,16 @@ mod tests {
         assert!((120.0..=144.0).contains(&third), "{third}");
         let late = backoff(&p, 15).as_secs_f64();
         assert!((3600.0..=4320.0).contains(&late), "{late}");
+    }
+
+    #[test]
+    fn jitter_adds_up_to_a_fifth() {
+        for _ in 0..200 {
+            let d = jittered(Duration::from_secs(10));
+            assert!(
+                (Duration::from_secs(10)..Duration::from_secs(12)).contains(&d),
+                "{d:?}"
+            );
+        }
     }
 }
