@@ -64,9 +64,10 @@ macro_rules! vocabulary {
             }
         }
 
+        /// The text, padded as the format asks (`{:<13}` lines up columns).
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                f.pad(self.as_str())
             }
         }
 
