@@ -108,7 +108,7 @@ impl Pipeline {
                 .unwrap_or(Language::Nl),
             change_requests_chargeable: config.triage.change_requests_chargeable,
             ticket_prefix: config.support.ticket_prefix.clone(),
-            limits: config.limits.to_triage(),
+            limits: config.limits.triage.clone(),
             require_aligned_auth: config
                 .security
                 .require_aligned_auth

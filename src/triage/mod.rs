@@ -102,15 +102,20 @@ pub struct Facts {
     pub now: DateTime<Utc>,
 }
 
-/// The auto-reply limits and follow-up rules; all configurable.
-#[derive(Debug, Clone, PartialEq)]
+/// The auto-reply limits and follow-up rules: the `[limits]` keys of the
+/// configuration (which reads them; triage only applies them).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Replies that create no ticket, per sender address per 24 hours.
+    /// Replies that open no ticket (explanations to unregistered senders),
+    /// per sender address per 24 hours.
     pub no_ticket_replies_per_day: u32,
-    /// Replies that create no ticket, to anyone, per hour: a flood of forged
-    /// senders must not turn the desk into a reflector.
+    /// The same, to all senders together per hour: beyond it explanations
+    /// pause (the intake record says so), so a flood of forged senders
+    /// cannot turn the desk into a reflector.
     pub no_ticket_replies_per_hour: u32,
-    /// More tickets than this from one address within `loop_window_minutes` look like a robot.
+    /// More tickets than this from one address within `loop_window_minutes`
+    /// look like a robot: its acknowledgements pause and it is flagged for agents.
     pub loop_max_tickets: u32,
     pub loop_window_minutes: u32,
     /// A follow-up to a ticket closed longer ago than this starts a new ticket.
