@@ -14,10 +14,10 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, Config};
 use crate::domain::{Category, ChargeReason, TicketStatus};
 use crate::learn;
+use crate::listing;
 use crate::pipeline::{Pipeline, RawMessage};
 use crate::registry;
-use crate::store::{Store, TicketFilter, TicketView};
-use crate::triage::Rules;
+use crate::store::{Store, TicketFilter};
 
 /// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and retries.
 pub const EXIT_TEMPFAIL: u8 = 75;
@@ -81,55 +81,61 @@ pub enum Command {
     /// The same labels, mails and corrections always give the same model file,
     /// byte for byte. No database is read unless `--corrections-from` names a
     /// configuration; the output says where the corrections came from.
-    Train {
-        /// Labels CSV (`file,category,chargeable_reason,language`), files relative to its folder.
-        #[arg(long, default_value = "tests/corpus/labels.csv")]
-        labels: PathBuf,
-        /// Where to write the model.
-        #[arg(long, default_value = "config/model.bin")]
-        out: PathBuf,
-        /// Also train on the held-out files (every fifth); then they no longer measure anything.
-        #[arg(long)]
-        include_holdout: bool,
-        /// Also train on the tickets agents corrected (`tickets set`), read from the
-        /// database of this configuration file.
-        #[arg(long, value_name = "CONFIG")]
-        corrections_from: Option<PathBuf>,
-        /// Train on the corpus alone (what happens without `--corrections-from`).
-        #[arg(long, hide = true, conflicts_with = "corrections_from")]
-        no_corrections: bool,
-        /// Leave out the validation part too (for tuning against `eval --validation`).
-        #[arg(long)]
-        without_validation: bool,
-    },
+    Train(TrainArgs),
     /// Measure the sorting on labelled mail: precision/recall, confusion, chargeable, language.
-    Eval {
-        /// The folder the label file's paths are relative to.
-        dir: PathBuf,
-        /// Labels CSV: `file,category,chargeable_reason,language`.
-        labels: PathBuf,
-        /// A model file instead of the built-in one.
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// The rules alone, without the model.
-        #[arg(long)]
-        rules_only: bool,
-        /// Only the held-out files (every fifth).
-        #[arg(long)]
-        holdout: bool,
-        /// Only the validation files (numbers 1, 6, 11, …), for tuning.
-        #[arg(long, conflicts_with = "holdout")]
-        validation: bool,
-        /// List the files that were sorted wrongly.
-        #[arg(long)]
-        mistakes: bool,
-    },
+    Eval(EvalArgs),
     /// Run the real pipeline on the bundled sample mailbox (SQLite, no server needed).
     Demo {
         /// Where the demo keeps its database, mailbox copy and replies.
         #[arg(long, default_value = "demo-out")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Labels CSV (`file,category,chargeable_reason,language`), files relative to its folder.
+    #[arg(long, default_value = "tests/corpus/labels.csv")]
+    labels: PathBuf,
+    /// Where to write the model.
+    #[arg(long, default_value = "config/model.bin")]
+    out: PathBuf,
+    /// Also train on the held-out files (every fifth); then they no longer measure anything.
+    #[arg(long)]
+    include_holdout: bool,
+    /// Also train on the tickets agents corrected (`tickets set`), read from the
+    /// database of this configuration file.
+    #[arg(long, value_name = "CONFIG")]
+    corrections_from: Option<PathBuf>,
+    /// Train on the corpus alone (what happens without `--corrections-from`).
+    #[arg(long, hide = true, conflicts_with = "corrections_from")]
+    no_corrections: bool,
+    /// Leave out the validation part too (for tuning against `eval --validation`).
+    #[arg(long)]
+    without_validation: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The folder the label file's paths are relative to.
+    dir: PathBuf,
+    /// Labels CSV: `file,category,chargeable_reason,language`.
+    labels: PathBuf,
+    /// A model file instead of the built-in one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The rules alone, without the model.
+    #[arg(long)]
+    rules_only: bool,
+    /// Only the held-out files (every fifth).
+    #[arg(long)]
+    holdout: bool,
+    /// Only the validation files (numbers 1, 6, 11, …), for tuning.
+    #[arg(long, conflicts_with = "holdout")]
+    validation: bool,
+    /// List the files that were sorted wrongly.
+    #[arg(long)]
+    mistakes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,214 +254,191 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Demo { dir } = &cli.command {
-        crate::demo::run(dir).await?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Command::Eval {
-        dir,
-        labels,
-        model,
-        rules_only,
-        holdout,
-        validation,
-        mistakes,
-    } = &cli.command
-    {
-        let learn::Sorting { rules, model } = learn::Sorting::load(None, model.as_deref())?;
-        let model = model.filter(|_| !*rules_only);
-        let mut set = learn::load_labels(dir, labels)?;
-        if *holdout {
-            set.retain(|l| learn::is_holdout(&l.path));
-        }
-        if *validation {
-            set.retain(|l| learn::is_validation(&l.path));
-        }
-        let started = std::time::Instant::now();
-        let report = learn::evaluate(&rules, model.as_ref(), &set)?;
-        print!("{report}");
-        println!(
-            "sorted by {} in {:.2}s",
-            if model.is_some() {
-                "rules + model"
-            } else {
-                "rules only"
-            },
-            started.elapsed().as_secs_f64()
-        );
-        if *mistakes {
-            for m in &report.mistakes {
-                println!("  {m}");
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Command::Train {
-        labels,
-        out,
-        include_holdout,
-        corrections_from,
-        no_corrections: _,
-        without_validation,
-    } = &cli.command
-    {
-        let rules = Rules::builtin();
-        let dir = labels.parent().unwrap_or(Path::new("."));
-        let mut set = learn::load_labels(dir, labels)?;
-        if !include_holdout {
-            set.retain(|l| !learn::is_holdout(&l.path));
-        }
-        if *without_validation {
-            set.retain(|l| !learn::is_validation(&l.path));
-        }
-        let mut examples = learn::examples(&rules, &set)?;
-        let corrections = match corrections_from {
-            Some(path) => {
-                let config = Config::load(path)?;
-                let store = open_store(&config).await?;
-                let (corrected, unknown) = store.corrected_tickets().await?;
-                let more = learn::correction_examples(&rules, &corrected);
-                println!(
-                    "agent corrections: {} from {} (the [database] of {}){}",
-                    more.len(),
-                    config.database.shown_url(),
-                    path.display(),
-                    if unknown > 0 {
-                        format!("; {unknown} left out: category or reason unknown to this version")
-                    } else {
-                        String::new()
-                    }
-                );
-                let n = more.len();
-                examples.extend(more);
-                n
-            }
-            None => {
-                println!(
-                    "agent corrections: none (--corrections-from CONFIG adds those in that configuration's database)"
-                );
-                0
-            }
-        };
-        let model = learn::train(&examples);
-        std::fs::write(out, model.to_bytes())
-            .with_context(|| format!("cannot write {}", out.display()))?;
-        println!(
-            "trained on {} corpus mails and {corrections} agent corrections; model written to {}",
-            set.len(),
-            out.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let config = Config::load(&cli.config)?;
+    let config = || Config::load(&cli.config);
     match cli.command {
-        Command::Demo { .. } | Command::Eval { .. } | Command::Train { .. } => {
-            unreachable!("handled above")
-        }
-        Command::Run { once: true } => {
-            let s = crate::daemon::run_once(&config).await?;
-            eprintln!(
-                "processed {} message(s), quarantined {}, replies sent {}, failed {}, still queued {}",
-                s.processed, s.quarantined, s.replies_sent, s.replies_failed, s.replies_pending
-            );
-            if s.replies_pending > 0 {
-                eprintln!("servicedesk: the mail server did not take every reply; they stay queued for the next run");
-                return Ok(ExitCode::from(EXIT_TEMPFAIL));
-            }
-        }
-        Command::Run { once: false } => {
-            crate::daemon::run(&config, shutdown_signal()).await?;
-        }
-        Command::Ingest => return Ok(ingest(&config).await),
+        Command::Run { once } => run(&config()?, once).await,
+        Command::Ingest => Ok(ingest(&config()?).await),
         Command::Customers {
             command: ImportCommand::Import { file },
-        } => {
-            let text = read_csv(&file)?;
-            let customers = registry::parse_customers(&file, &text)?;
-            let store = open_store(&config).await?;
-            let s = store.import_customers(&customers).await?;
-            println!(
-                "customers: {} added, {} updated, {} unchanged",
-                s.added, s.updated, s.unchanged
-            );
-        }
+        } => import_customers(&config()?, &file).await,
         Command::Persons {
             command: ImportCommand::Import { file },
-        } => {
-            let text = read_csv(&file)?;
-            let store = open_store(&config).await?;
-            let known = store.registry().await?;
-            let persons = registry::parse_persons(&file, &text, |name| {
-                known.customer(name).map(|c| c.name.clone())
-            })?;
-            let s = store.import_persons(&persons).await?;
-            println!(
-                "persons: {} added, {} updated, {} unchanged",
-                s.added, s.updated, s.unchanged
-            );
-        }
+        } => import_persons(&config()?, &file).await,
         Command::Registry {
             command: RegistryCommand::Check,
-        } => {
-            let store = open_store(&config).await?;
-            let gaps = store.registry().await?.coverage_gaps();
-            if gaps.is_empty() {
-                println!("every customer has a general and a technical contact and a reference person per campus");
-            } else {
-                for g in &gaps {
-                    println!("{g}");
-                }
-                return Ok(ExitCode::from(1));
-            }
-        }
-        Command::Tickets { command } => tickets(&config, command).await?,
+        } => registry_check(&config()?).await,
+        Command::Tickets { command } => tickets(&config()?, command).await,
         Command::Intake {
             command: IntakeCommand::List { list },
-        } => {
-            let store = open_store(&config).await?;
-            let intake = store.intake().await?;
+        } => intake(&config()?, &list).await,
+        Command::Outbox { command } => outbox(&config()?, command).await,
+        Command::Train(args) => train(&args).await,
+        Command::Eval(args) => eval(&args),
+        Command::Demo { dir } => {
+            crate::demo::run(&dir).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
+    if !once {
+        crate::daemon::run(config, shutdown_signal()).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = crate::daemon::run_once(config).await?;
+    eprintln!(
+        "processed {} message(s), quarantined {}, replies sent {}, failed {}, still queued {}",
+        s.processed, s.quarantined, s.replies_sent, s.replies_failed, s.replies_pending
+    );
+    if s.replies_pending > 0 {
+        eprintln!("servicedesk: the mail server did not take every reply; they stay queued for the next run");
+        return Ok(ExitCode::from(EXIT_TEMPFAIL));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_customers(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    let text = read_csv(file)?;
+    let customers = registry::parse_customers(file, &text)?;
+    let store = open_store(config).await?;
+    let s = store.import_customers(&customers).await?;
+    println!(
+        "customers: {} added, {} updated, {} unchanged",
+        s.added, s.updated, s.unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_persons(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
+    let text = read_csv(file)?;
+    let store = open_store(config).await?;
+    let known = store.registry().await?;
+    let persons = registry::parse_persons(file, &text, |name| {
+        known.customer(name).map(|c| c.name.clone())
+    })?;
+    let s = store.import_persons(&persons).await?;
+    println!(
+        "persons: {} added, {} updated, {} unchanged",
+        s.added, s.updated, s.unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn registry_check(config: &Config) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let gaps = store.registry().await?.coverage_gaps();
+    if gaps.is_empty() {
+        println!("every customer has a general and a technical contact and a reference person per campus");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for g in &gaps {
+        println!("{g}");
+    }
+    Ok(ExitCode::from(1))
+}
+
+async fn intake(config: &Config, list: &ListArgs) -> anyhow::Result<ExitCode> {
+    let intake = open_store(config).await?.intake().await?;
+    if list.json {
+        print_json(&intake)?;
+    } else {
+        for i in &intake {
+            println!("{}", listing::intake_line(i));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn outbox(config: &Config, command: OutboxCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    match command {
+        OutboxCommand::List { list } => {
+            let entries = store.outbox().await?;
             if list.json {
-                print_json(&intake)?;
+                print_json(&entries)?;
             } else {
-                for i in intake {
-                    println!(
-                        "{:<13} {:<10} {:<40} {}  {}",
-                        i.outcome,
-                        i.ticket.as_deref().unwrap_or("-"),
-                        truncate(&i.from, 40),
-                        truncate(&i.subject, 50),
-                        i.detail
-                    );
+                for e in &entries {
+                    println!("{}", listing::outbox_line(e));
                 }
             }
         }
-        Command::Outbox { command } => {
-            let store = open_store(&config).await?;
-            match command {
-                OutboxCommand::List { list } => {
-                    let entries = store.outbox().await?;
-                    if list.json {
-                        print_json(&entries)?;
-                    } else {
-                        for e in entries {
-                            println!(
-                                "{:>6}  {:<8} {:<12} {:<10} {:<40} attempts {}  {}",
-                                e.id,
-                                e.status,
-                                e.notice,
-                                e.ticket.as_deref().unwrap_or("-"),
-                                truncate(&e.recipient, 40),
-                                e.attempts,
-                                e.last_error.as_deref().unwrap_or("")
-                            );
-                        }
-                    }
+        OutboxCommand::Retry { id } => {
+            store.retry_reply(id).await?;
+            println!("reply {id} queued again");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let part = match (args.include_holdout, args.without_validation) {
+        (true, _) => learn::Part::All,
+        (false, true) => learn::Part::TrainingWithoutValidation,
+        (false, false) => learn::Part::Training,
+    };
+    let dir = args.labels.parent().unwrap_or(Path::new("."));
+    let corpus = learn::corpus(dir, &args.labels, part)?;
+    let corrected = match &args.corrections_from {
+        Some(path) => {
+            let config = Config::load(path)?;
+            let (corrected, unknown) = open_store(&config).await?.corrected_tickets().await?;
+            println!(
+                "agent corrections: {} from {} (the [database] of {}){}",
+                corrected.len(),
+                config.database.shown_url(),
+                path.display(),
+                if unknown > 0 {
+                    format!("; {unknown} left out: category or reason unknown to this version")
+                } else {
+                    String::new()
                 }
-                OutboxCommand::Retry { id } => {
-                    store.retry_reply(id).await?;
-                    println!("reply {id} queued again");
-                }
-            }
+            );
+            corrected
+        }
+        None => {
+            println!(
+                "agent corrections: none (--corrections-from CONFIG adds those in that configuration's database)"
+            );
+            Vec::new()
+        }
+    };
+    let model = learn::fit(&corpus, &corrected)?;
+    std::fs::write(&args.out, model.to_bytes())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!(
+        "trained on {} corpus mails and {} agent corrections; model written to {}",
+        corpus.len(),
+        corrected.len(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let learn::Sorting { rules, model } = learn::Sorting::load(None, args.model.as_deref())?;
+    let model = model.filter(|_| !args.rules_only);
+    let part = match (args.holdout, args.validation) {
+        (true, _) => learn::Part::Holdout,
+        (false, true) => learn::Part::Validation,
+        (false, false) => learn::Part::All,
+    };
+    let set = learn::corpus(&args.dir, &args.labels, part)?;
+    let started = std::time::Instant::now();
+    let report = learn::evaluate(&rules, model.as_ref(), &set)?;
+    print!("{report}");
+    println!(
+        "sorted by {} in {:.2}s",
+        if model.is_some() {
+            "rules + model"
+        } else {
+            "rules only"
+        },
+        started.elapsed().as_secs_f64()
+    );
+    if args.mistakes {
+        for m in &report.mistakes {
+            println!("  {m}");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -476,54 +459,7 @@ fn read_csv(file: &Path) -> anyhow::Result<String> {
     })
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// The human form of the queues; shared with the demo.
-pub fn print_queues(tickets: &[TicketView]) {
-    for category in Category::ALL {
-        let queue: Vec<&TicketView> = tickets.iter().filter(|t| t.category == category).collect();
-        println!("{} ({})", category.as_str(), queue.len());
-        for t in queue {
-            let charge = match &t.chargeable_reason {
-                Some(r) => format!("  [chargeable: {r}]"),
-                None => String::new(),
-            };
-            let confidence = t
-                .evidence
-                .get("confidence")
-                .and_then(|c| c.as_f64())
-                .unwrap_or(0.0);
-            let unsure = if confidence < 0.5 {
-                "  (unsure: check the category)"
-            } else {
-                ""
-            };
-            let attention = t
-                .attention
-                .as_deref()
-                .map(|a| format!("  ! {a}"))
-                .unwrap_or_default();
-            println!(
-                "  {}  {:<17} {}  {:<32} {}{charge}{unsure}{attention}",
-                t.number,
-                t.status,
-                t.language,
-                truncate(&t.customer, 32),
-                truncate(&t.subject, 60),
-            );
-        }
-    }
-}
-
-async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()> {
+async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
     match command {
         TicketsCommand::List {
@@ -535,7 +471,7 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
             if list.json {
                 print_json(&tickets)?;
             } else {
-                print_queues(&tickets);
+                print!("{}", listing::queues(&tickets));
             }
         }
         TicketsCommand::Set {
@@ -570,87 +506,12 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<()>
             let (t, thread) = store.ticket(&number).await?;
             if list.json {
                 print_json(&serde_json::json!({ "ticket": t, "thread": thread }))?;
-                return Ok(());
-            }
-            println!("{}  {}", t.number, t.subject);
-            println!("  category   {}", t.category);
-            println!(
-                "  chargeable {}",
-                t.chargeable_reason
-                    .map_or("no (within the contract)", |r| r.as_str())
-            );
-            println!("  status     {}", t.status);
-            println!(
-                "  customer   {}{}",
-                t.customer,
-                t.campus
-                    .as_deref()
-                    .map(|c| format!(" (campus {c})"))
-                    .unwrap_or_default()
-            );
-            println!("  sender     {} <{}>", t.sender_name, t.sender);
-            println!("  language   {}", t.language);
-            if let Some(a) = &t.attention {
-                println!("  attention  {a}");
-            }
-            if let Some(r) = &t.related_ticket {
-                println!("  continues  {r}");
-            }
-            if let Some(approved) = t.charge_approved {
-                println!(
-                    "  charge     {} ({}){}",
-                    if approved { "approved" } else { "refused" },
-                    t.charge_decision.as_deref().unwrap_or(""),
-                    match (&t.charge_decided_by, &t.charge_decided_message) {
-                        (Some(by), Some(id)) => format!(" by {by}, in <{id}>"),
-                        _ => String::new(),
-                    }
-                );
-            }
-            println!("  created    {}", t.created_at);
-            let confidence = t
-                .evidence
-                .get("confidence")
-                .and_then(|c| c.as_f64())
-                .unwrap_or(0.0);
-            println!(
-                "  sorted by  confidence {:.2}{}",
-                confidence,
-                if confidence < 0.5 {
-                    " (low: please check the category)"
-                } else {
-                    ""
-                }
-            );
-            if let Some(rules) = t.evidence.get("rules").and_then(|r| r.as_array()) {
-                for r in rules {
-                    if let (Some(id), Some(score)) = (
-                        r.get(0).and_then(|v| v.as_str()),
-                        r.get(1).and_then(|v| v.as_f64()),
-                    ) {
-                        println!("             {id} (+{score:.1})");
-                    }
-                }
-            }
-            for m in thread {
-                println!();
-                println!(
-                    "--- {} {} <{}> {}",
-                    match (m.direction.as_str(), m.outsider) {
-                        ("in", true) => "from an outsider (not a registered person of the customer; decided nothing)",
-                        ("in", false) => "from",
-                        _ => "to customer, by",
-                    },
-                    m.created_at,
-                    m.message_id,
-                    m.from
-                );
-                println!("Subject: {}", m.subject);
-                println!("{}", m.body.trim_end());
+            } else {
+                print!("{}", listing::ticket(&t, &thread));
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn ingest(config: &Config) -> ExitCode {

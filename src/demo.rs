@@ -106,7 +106,10 @@ from = "Care Solutions Servicedesk <support@example.test>"
         summary.replies_sent
     );
     println!("Queues:");
-    crate::cli::print_queues(&store.tickets(&TicketFilter::default()).await?);
+    print!(
+        "{}",
+        crate::listing::queues(&store.tickets(&TicketFilter::default()).await?)
+    );
     println!("\nMail without a ticket:");
     for i in store.intake().await?.iter().filter(|i| i.ticket.is_none()) {
         println!("  {:<13} {:<40} {}", i.outcome, i.from, i.detail);

@@ -136,8 +136,7 @@ pub fn examples(rules: &Rules, set: &[Labelled]) -> anyhow::Result<Vec<Example>>
 /// How much more an agent's correction counts than a corpus mail.
 pub const CORRECTION_WEIGHT: f32 = 3.0;
 
-/// Examples from tickets an agent corrected, and how many were left out
-/// because their category or reason is not one this version knows.
+/// Examples from tickets an agent corrected.
 ///
 /// The examples come in a fixed order, whatever order the database returned
 /// the tickets in: training visits examples in a seeded order, so the same
@@ -213,6 +212,51 @@ impl Sorting {
 /// Fits a model.
 pub fn train(examples: &[Example]) -> Model {
     Model::train(examples, model::EPOCHS)
+}
+
+/// Which part of a labelled corpus a command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but the held-out files: what `train` learns from.
+    Training,
+    /// The training part without the validation files (tuning).
+    TrainingWithoutValidation,
+    /// Every file, the held-out ones included.
+    All,
+    /// Only the held-out files.
+    Holdout,
+    /// Only the validation files.
+    Validation,
+}
+
+/// The labelled mails of `labels` (files relative to `dir`) in `part`.
+///
+/// # Errors
+///
+/// As [`load_labels`].
+pub fn corpus(dir: &Path, labels: &Path, part: Part) -> anyhow::Result<Vec<Labelled>> {
+    let mut set = load_labels(dir, labels)?;
+    set.retain(|l| match part {
+        Part::Training => !is_holdout(&l.path),
+        Part::TrainingWithoutValidation => !is_holdout(&l.path) && !is_validation(&l.path),
+        Part::All => true,
+        Part::Holdout => is_holdout(&l.path),
+        Part::Validation => is_validation(&l.path),
+    });
+    Ok(set)
+}
+
+/// Fits the model `train` writes: on `corpus` and on the tickets agents
+/// corrected, with the built-in rules' features.
+///
+/// # Errors
+///
+/// When a corpus file cannot be read or parsed.
+pub fn fit(corpus: &[Labelled], corrected: &[CorrectedTicket]) -> anyhow::Result<Model> {
+    let rules = Rules::builtin();
+    let mut examples = examples(&rules, corpus)?;
+    examples.extend(correction_examples(&rules, corrected));
+    Ok(train(&examples))
 }
 
 /// Counts for one class.

@@ -29,6 +29,7 @@
 //! * [`lease`]: which process works on a mailbox, and who holds a lease or claim.
 //! * [`health`]: what the daemon's tasks prove about their progress (watchdog, status).
 //! * [`notify`]: systemd's notification socket.
+//! * [`listing`]: how tickets, threads, intake and the outbox look in a terminal.
 //! * [`cli`]: subcommands to library calls and exit codes.
 #![forbid(unsafe_code)]
 
@@ -40,6 +41,7 @@ pub mod domain;
 pub mod health;
 pub mod learn;
 pub mod lease;
+pub mod listing;
 pub mod mail;
 pub mod notify;
 pub mod outbox;

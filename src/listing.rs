@@ -1,0 +1,188 @@
+//! How tickets, a ticket's thread, intake records and queued replies look in
+//! a terminal: the text `tickets list`, `tickets show`, `intake list`,
+//! `outbox list` and the demo print. (`--json` prints the store's views as
+//! they are.)
+//!
+//! Only formatting: every function takes what the store returned and gives
+//! back text; nothing here reads or writes anything.
+
+use std::fmt::Write;
+
+use crate::domain::Category;
+use crate::store::{IntakeView, OutboxEntry, ThreadEntry, TicketView};
+
+/// `s` cut to `n` characters, with `…` where it was cut.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The sorting's confidence kept on a ticket (0 when missing).
+fn confidence(t: &TicketView) -> f64 {
+    t.evidence
+        .get("confidence")
+        .and_then(|c| c.as_f64())
+        .unwrap_or(0.0)
+}
+
+/// The queues: per category, a line per ticket with status, language,
+/// customer, subject and what an agent should know.
+pub fn queues(tickets: &[TicketView]) -> String {
+    let mut out = String::new();
+    for category in Category::ALL {
+        let queue: Vec<&TicketView> = tickets.iter().filter(|t| t.category == category).collect();
+        let _ = writeln!(out, "{category} ({})", queue.len());
+        for t in queue {
+            let charge = match &t.chargeable_reason {
+                Some(r) => format!("  [chargeable: {r}]"),
+                None => String::new(),
+            };
+            let unsure = if confidence(t) < 0.5 {
+                "  (unsure: check the category)"
+            } else {
+                ""
+            };
+            let attention = t
+                .attention
+                .as_deref()
+                .map(|a| format!("  ! {a}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {}  {:<17} {}  {:<32} {}{charge}{unsure}{attention}",
+                t.number,
+                t.status,
+                t.language,
+                truncate(&t.customer, 32),
+                truncate(&t.subject, 60),
+            );
+        }
+    }
+    out
+}
+
+/// One ticket: its sorting and why, its charge decision, and its thread.
+pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  {}", t.number, t.subject);
+    let _ = writeln!(out, "  category   {}", t.category);
+    let _ = writeln!(
+        out,
+        "  chargeable {}",
+        t.chargeable_reason
+            .map_or("no (within the contract)", |r| r.as_str())
+    );
+    let _ = writeln!(out, "  status     {}", t.status);
+    let _ = writeln!(
+        out,
+        "  customer   {}{}",
+        t.customer,
+        t.campus
+            .as_deref()
+            .map(|c| format!(" (campus {c})"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "  sender     {} <{}>", t.sender_name, t.sender);
+    let _ = writeln!(out, "  language   {}", t.language);
+    if let Some(a) = &t.attention {
+        let _ = writeln!(out, "  attention  {a}");
+    }
+    if let Some(r) = &t.related_ticket {
+        let _ = writeln!(out, "  continues  {r}");
+    }
+    if let Some(approved) = t.charge_approved {
+        let _ = writeln!(
+            out,
+            "  charge     {} ({}){}",
+            if approved { "approved" } else { "refused" },
+            t.charge_decision.as_deref().unwrap_or(""),
+            match (&t.charge_decided_by, &t.charge_decided_message) {
+                (Some(by), Some(id)) => format!(" by {by}, in <{id}>"),
+                _ => String::new(),
+            }
+        );
+    }
+    let _ = writeln!(out, "  created    {}", t.created_at);
+    let confidence = confidence(t);
+    let _ = writeln!(
+        out,
+        "  sorted by  confidence {confidence:.2}{}",
+        if confidence < 0.5 {
+            " (low: please check the category)"
+        } else {
+            ""
+        }
+    );
+    if let Some(rules) = t.evidence.get("rules").and_then(|r| r.as_array()) {
+        for r in rules {
+            if let (Some(id), Some(score)) = (
+                r.get(0).and_then(|v| v.as_str()),
+                r.get(1).and_then(|v| v.as_f64()),
+            ) {
+                let _ = writeln!(out, "             {id} (+{score:.1})");
+            }
+        }
+    }
+    for m in thread {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "--- {} {} <{}> {}",
+            match (m.direction.as_str(), m.outsider) {
+                ("in", true) => {
+                    "from an outsider (not a registered person of the customer; decided nothing)"
+                }
+                ("in", false) => "from",
+                _ => "to customer, by",
+            },
+            m.created_at,
+            m.message_id,
+            m.from
+        );
+        let _ = writeln!(out, "Subject: {}", m.subject);
+        let _ = writeln!(out, "{}", m.body.trim_end());
+    }
+    out
+}
+
+/// One intake record: outcome, ticket, sender, subject, what happened.
+pub fn intake_line(i: &IntakeView) -> String {
+    format!(
+        "{:<13} {:<10} {:<40} {}  {}",
+        i.outcome,
+        i.ticket.as_deref().unwrap_or("-"),
+        truncate(&i.from, 40),
+        truncate(&i.subject, 50),
+        i.detail
+    )
+}
+
+/// One queued, sent or failed reply.
+pub fn outbox_line(e: &OutboxEntry) -> String {
+    format!(
+        "{:>6}  {:<8} {:<12} {:<10} {:<40} attempts {}  {}",
+        e.id,
+        e.status,
+        e.notice,
+        e.ticket.as_deref().unwrap_or("-"),
+        truncate(&e.recipient, 40),
+        e.attempts,
+        e.last_error.as_deref().unwrap_or("")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_marks_the_cut() {
+        assert_eq!(truncate("Résidence Les Tilleuls", 9), "Résidenc…");
+        assert_eq!(truncate("kort", 9), "kort");
+    }
+}
