@@ -5,17 +5,22 @@
 //! The pipeline decides nothing itself (triage does) and touches no mail
 //! server (sources and the outbox do). It tells its caller where the message
 //! should go afterwards: to the processed folder or to quarantine.
+//!
+//! A panic while reading or sorting a message sends it to quarantine, one
+//! while rendering its reply leaves it unanswered; either way the intake
+//! record says so, and the daemon carries on with the next message.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::config::Config;
-use crate::mail::{self, InboundMail};
+use crate::mail::{self, InboundMail, ParseError};
 use crate::registry::Registry;
-use crate::reply::{OutgoingReply, Replier, ReplyRequest};
+use crate::reply::{OutgoingReply, Replier, ReplyError, ReplyRequest};
 use crate::store::{IntakeRecord, NewOutboxEntry, Outcome, Store, StoreError, ThreadMessage, Tx};
 use crate::triage::model::Model;
 use crate::triage::{
-    self, Decision, Facts, Language, Limits, Notice, Rules, TicketRef, TriageContext,
+    self, Decision, Facts, Followup, Language, Limits, NewTicket, Notice, Rules, Silence,
+    SuppressReason, TicketRef, TriageContext,
 };
 
 /// Messages committed together (see [`Pipeline::process_batch`]): enough to
@@ -40,6 +45,25 @@ pub struct Processed {
     pub replied: bool,
     /// The message's Message-ID (`None`: it was recorded by an earlier run).
     pub message_id: Option<String>,
+}
+
+impl Processed {
+    /// What happened, nothing replied yet; a quarantined message goes to
+    /// quarantine, every other one to the processed folder.
+    fn new(outcome: Outcome, ticket: Option<String>, message_id: Option<String>) -> Processed {
+        let disposition = if outcome == Outcome::Quarantined {
+            Disposition::Quarantine
+        } else {
+            Disposition::Processed
+        };
+        Processed {
+            disposition,
+            outcome,
+            ticket,
+            replied: false,
+            message_id,
+        }
+    }
 }
 
 /// One raw message and where it came from.
@@ -124,16 +148,9 @@ impl Pipeline {
         &self.store
     }
 
-    /// Parses without storing anything; a panic becomes an error message.
-    fn parse(&self, bytes: &[u8]) -> Result<InboundMail, String> {
-        match catch_unwind(AssertUnwindSafe(|| mail::parse(bytes))) {
-            Ok(Ok(mail)) => Ok(mail),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(panic) => Err(format!(
-                "internal error while reading: {}",
-                panic_text(&panic)
-            )),
-        }
+    /// Parses without storing anything.
+    fn parse(&self, bytes: &[u8]) -> Result<InboundMail, QuarantineReason> {
+        Ok(guard(Panicked::Reading, || mail::parse(bytes))??)
     }
 
     /// Looks up what triage needs to know about threads and the sender.
@@ -165,13 +182,13 @@ impl Pipeline {
         })
     }
 
-    /// Triage, with a panic turned into an error message.
+    /// Triage, with a panic caught.
     fn decide(
         &self,
         mail: &InboundMail,
         registry: &Registry,
         facts: &Facts,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, Panicked> {
         let ctx = TriageContext {
             registry,
             rules: &self.rules,
@@ -182,19 +199,12 @@ impl Pipeline {
             limits: self.limits.clone(),
             require_aligned_auth: self.require_aligned_auth.as_deref(),
         };
-        catch_unwind(AssertUnwindSafe(|| triage::triage(mail, &ctx, facts)))
-            .map_err(|panic| format!("internal error while sorting: {}", panic_text(&panic)))
+        guard(Panicked::Sorting, || triage::triage(mail, &ctx, facts))
     }
 
-    fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, String> {
-        match catch_unwind(AssertUnwindSafe(|| self.replier.render(req))) {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(panic) => Err(format!(
-                "internal error while rendering: {}",
-                panic_text(&panic)
-            )),
-        }
+    /// Renders a reply, with a panic caught.
+    fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, NoReply> {
+        Ok(guard(Panicked::Rendering, || self.replier.render(req))??)
     }
 
     /// Processes one message completely: after `Ok`, its intake record (and
@@ -293,205 +303,40 @@ impl Pipeline {
         if let Some(key) = &raw.source_key {
             if let Some((outcome, ticket)) = tx.source_outcome(key).await? {
                 // Recorded before a crash or a failed move: only the move is left.
-                let disposition = if outcome == Outcome::Quarantined {
-                    Disposition::Quarantine
-                } else {
-                    Disposition::Processed
-                };
-                return Ok(Processed {
-                    disposition,
-                    outcome,
-                    ticket,
-                    replied: false,
-                    message_id: None,
-                });
+                return Ok(Processed::new(outcome, ticket, None));
             }
         }
         let mut mail = match self.parse(raw.bytes) {
             Ok(mail) => mail,
-            Err(reason) => return self.quarantine(tx, raw, &reason).await,
+            Err(reason) => return quarantine(tx, raw, &reason).await,
         };
         mail.truncated_from = raw.oversized;
         let facts = self.facts(tx, &mail).await?;
         let decision = match self.decide(&mail, registry, &facts) {
             Ok(d) => d,
-            Err(reason) => return self.quarantine(tx, raw, &reason).await,
+            Err(panic) => return quarantine(tx, raw, &panic.into()).await,
         };
-        self.record(tx, raw, &mail, &decision).await
-    }
-
-    async fn quarantine(
-        &self,
-        tx: &mut Tx,
-        raw: &RawMessage<'_>,
-        reason: &str,
-    ) -> Result<Processed, StoreError> {
-        let message_id = mail::fallback_message_id(raw.bytes);
-        tx.record_intake(&IntakeRecord {
-            message_id: &message_id,
-            from: "",
-            subject: "",
-            outcome: Outcome::Quarantined,
-            ticket: None,
-            detail: reason,
-            source: raw.source,
-            source_key: raw.source_key.as_deref(),
-            raw: Some(raw.bytes),
-        })
-        .await?;
-        tracing::warn!(source = raw.source, reason, "message quarantined");
-        Ok(Processed {
-            disposition: Disposition::Quarantine,
-            outcome: Outcome::Quarantined,
-            ticket: None,
-            replied: false,
-            message_id: Some(message_id),
-        })
-    }
-
-    async fn duplicate(
-        &self,
-        tx: &mut Tx,
-        raw: &RawMessage<'_>,
-        mail: &InboundMail,
-    ) -> Result<Processed, StoreError> {
-        let first = tx.first_sighting(&mail.message_id).await?;
-        let ticket = first.flatten();
-        let detail = match &ticket {
-            Some(t) => format!("already seen, on ticket {t}"),
-            None => "already seen".to_string(),
+        let intake = Intake {
+            raw,
+            mail: &mail,
+            from: sender_of(&mail),
         };
-        tx.record_intake(&IntakeRecord {
-            message_id: &mail.message_id,
-            from: &sender_of(mail),
-            subject: &mail.subject,
-            outcome: Outcome::Duplicate,
-            ticket: ticket.as_deref(),
-            detail: &detail,
-            source: raw.source,
-            source_key: raw.source_key.as_deref(),
-            raw: None,
-        })
-        .await?;
-        Ok(Processed {
-            disposition: Disposition::Processed,
-            outcome: Outcome::Duplicate,
-            ticket,
-            replied: false,
-            message_id: Some(mail.message_id.clone()),
-        })
+        self.record(tx, &intake, &decision).await
     }
 
     /// Writes what the decision means: ticket, thread, reply, intake record.
     async fn record(
         &self,
         tx: &mut Tx,
-        raw: &RawMessage<'_>,
-        mail: &InboundMail,
+        msg: &Intake<'_>,
         decision: &Decision,
     ) -> Result<Processed, StoreError> {
-        if tx.first_sighting(&mail.message_id).await?.is_some() {
-            return self.duplicate(tx, raw, mail).await;
+        if tx.first_sighting(&msg.mail.message_id).await?.is_some() {
+            return duplicate(tx, msg).await;
         }
-        let from = sender_of(mail);
-        fn intake<'a>(
-            raw: &'a RawMessage<'_>,
-            mail: &'a InboundMail,
-            from: &'a str,
-            outcome: Outcome,
-            ticket: Option<&'a str>,
-            detail: &'a str,
-        ) -> IntakeRecord<'a> {
-            IntakeRecord {
-                message_id: &mail.message_id,
-                from,
-                subject: &mail.subject,
-                outcome,
-                ticket,
-                detail,
-                source: raw.source,
-                source_key: raw.source_key.as_deref(),
-                raw: None,
-            }
-        }
-        let processed = match decision {
-            Decision::Suppress(reason) => {
-                let mut detail = format!("automated mail ({}); no reply", reason.as_str());
-                let mut ticket = None;
-                if let Some(bounce) = &mail.bounce {
-                    ticket = self.record_bounce(tx, mail, bounce).await?;
-                    let whom = if bounce.recipients.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" for {}", bounce.recipients.join(", "))
-                    };
-                    let on = ticket
-                        .as_ref()
-                        .map(|t: &TicketRef| format!(" of a reply on {}", t.number))
-                        .unwrap_or_default();
-                    detail = format!("delivery failure{whom}{on}; no reply");
-                }
-                let number = ticket.map(|t| t.number);
-                tx.record_intake(&intake(
-                    raw,
-                    mail,
-                    &from,
-                    Outcome::Suppressed,
-                    number.as_deref(),
-                    &detail,
-                ))
-                .await?;
-                Processed {
-                    disposition: Disposition::Processed,
-                    outcome: Outcome::Suppressed,
-                    ticket: number,
-                    replied: false,
-                    message_id: Some(mail.message_id.clone()),
-                }
-            }
-            Decision::Followup(f) => {
-                let ticket_id = tx.apply_followup(f, &from, &mail.message_id).await?;
-                let mut message = received(mail, &from, "in");
-                message.outsider = f.outsider;
-                tx.add_message(ticket_id, &message).await?;
-                let mut detail = format!("follow-up on {} (by {})", f.ticket, f.matched_by);
-                if f.outsider {
-                    detail.push_str(
-                        "; from an outsider (not a registered person of the ticket's customer): kept on the ticket, decides nothing, no reply",
-                    );
-                }
-                if let Some(s) = f.set_status {
-                    detail.push_str(&format!("; status {}", s.as_str()));
-                }
-                match (f.charge_approved, &f.charge_words) {
-                    (Some(true), Some(w)) => {
-                        detail.push_str(&format!("; charge approved (\"{w}\")"))
-                    }
-                    (Some(false), Some(w)) => {
-                        detail.push_str(&format!("; charge refused (\"{w}\")"))
-                    }
-                    _ => {}
-                }
-                if let (Some(a), false) = (&f.attention, f.outsider) {
-                    detail.push_str(&format!("; {a}"));
-                }
-                tx.record_intake(&intake(
-                    raw,
-                    mail,
-                    &from,
-                    Outcome::Followup,
-                    Some(&f.ticket),
-                    &detail,
-                ))
-                .await?;
-                Processed {
-                    disposition: Disposition::Processed,
-                    outcome: Outcome::Followup,
-                    ticket: Some(f.ticket.clone()),
-                    replied: false,
-                    message_id: Some(mail.message_id.clone()),
-                }
-            }
+        match decision {
+            Decision::Suppress(reason) => suppressed(tx, msg, reason).await,
+            Decision::Followup(f) => followup(tx, msg, f).await,
             Decision::Unregistered {
                 sender,
                 sender_name,
@@ -499,158 +344,355 @@ impl Pipeline {
                 notice,
                 silence,
             } => {
-                let (detail, replied) = match silence {
-                    Some(silence) => {
-                        tracing::debug!(sender, reason = silence.describe(), "no explanation sent");
-                        (
-                            format!(
-                                "not a registered reference person; no reply: {}",
-                                silence.describe()
-                            ),
-                            false,
-                        )
-                    }
-                    None => match self.render(&ReplyRequest {
-                        notice: *notice,
-                        language: *language,
-                        ticket: None,
-                        inbound: mail,
-                        recipient: sender,
-                        name: sender_name,
-                        customer: None,
-                        category: None,
-                        reason: None,
-                    }) {
-                        Ok(out) => {
-                            queue(tx, None, *notice, &out).await?;
-                            (
-                                format!(
-                                    "not a registered reference person; {} reply queued ({language})",
-                                    notice.as_str()
-                                ),
-                                true,
-                            )
-                        }
-                        Err(e) => (
-                            format!("not a registered reference person; no reply: {e}"),
-                            false,
-                        ),
-                    },
-                };
-                tx.record_intake(&intake(
-                    raw,
-                    mail,
-                    &from,
-                    Outcome::Unregistered,
-                    None,
-                    &detail,
-                ))
-                .await?;
-                Processed {
-                    disposition: Disposition::Processed,
-                    outcome: Outcome::Unregistered,
+                let request = ReplyRequest {
+                    notice: *notice,
+                    language: *language,
                     ticket: None,
-                    replied,
-                    message_id: Some(mail.message_id.clone()),
-                }
+                    inbound: msg.mail,
+                    recipient: sender,
+                    name: sender_name,
+                    customer: None,
+                    category: None,
+                    reason: None,
+                };
+                self.unregistered(tx, msg, &request, *silence).await
             }
-            Decision::Ticket(t) => {
-                let (ticket_id, number) = tx.insert_ticket(t, &mail.subject).await?;
-                tx.add_message(ticket_id, &received(mail, &from, "in"))
-                    .await?;
-                if let Some(reason) = &t.attention {
-                    if !t.send_notice {
-                        tx.flag_address(&t.sender, "loop_breaker", reason).await?;
-                    }
-                }
-                let reply = if t.send_notice {
-                    self.render(&ReplyRequest {
-                        notice: t.notice,
-                        language: t.language,
-                        ticket: Some(&number),
-                        inbound: mail,
-                        recipient: &t.sender,
-                        name: &t.sender_name,
-                        customer: Some(&t.customer),
-                        category: Some(t.category),
-                        reason: t.chargeable,
-                    })
-                } else {
-                    Err("acknowledgements paused by the loop breaker".to_string())
-                };
-                let sorted = match t.chargeable {
-                    Some(r) => format!("{}, chargeable: {}", t.category.as_str(), r.as_str()),
-                    None => t.category.as_str().to_string(),
-                };
-                let (detail, replied) = match &reply {
-                    Ok(out) => {
-                        queue(tx, Some(&number), t.notice, out).await?;
-                        tx.add_message(
-                            ticket_id,
-                            &ThreadMessage {
-                                direction: "out",
-                                message_id: &out.message_id,
-                                from: &out.envelope_from,
-                                subject: &out.subject,
-                                body: &out.body,
-                                outsider: false,
-                            },
-                        )
-                        .await?;
-                        (
-                            format!("{sorted}; {} reply queued", t.notice.as_str()),
-                            true,
-                        )
-                    }
-                    Err(e) => (format!("{sorted}; no reply: {e}"), false),
-                };
-                tx.record_intake(&intake(
-                    raw,
-                    mail,
-                    &from,
-                    Outcome::Ticket,
-                    Some(&number),
-                    &detail,
-                ))
-                .await?;
-                Processed {
-                    disposition: Disposition::Processed,
-                    outcome: Outcome::Ticket,
-                    ticket: Some(number),
-                    replied,
-                    message_id: Some(mail.message_id.clone()),
-                }
+            Decision::Ticket(t) => self.ticket(tx, msg, t).await,
+        }
+    }
+
+    /// Not a registered reference person: no ticket, and an explanation
+    /// unless `silence` says why not.
+    async fn unregistered(
+        &self,
+        tx: &mut Tx,
+        msg: &Intake<'_>,
+        request: &ReplyRequest<'_>,
+        silence: Option<Silence>,
+    ) -> Result<Processed, StoreError> {
+        let reply = match silence {
+            Some(silence) => {
+                tracing::debug!(
+                    sender = request.recipient,
+                    reason = silence.describe(),
+                    "no explanation sent"
+                );
+                Err(NoReply::Silence(silence))
             }
+            None => self.render(request),
         };
-        Ok(processed)
+        let (detail, replied) = match reply {
+            Ok(out) => {
+                queue(tx, None, request.notice, &out).await?;
+                let detail = format!(
+                    "not a registered reference person; {} reply queued ({})",
+                    request.notice.as_str(),
+                    request.language
+                );
+                (detail, true)
+            }
+            Err(e) => (
+                format!("not a registered reference person; no reply: {e}"),
+                false,
+            ),
+        };
+        let processed = msg
+            .record_intake(tx, Outcome::Unregistered, None, &detail)
+            .await?;
+        Ok(Processed {
+            replied,
+            ..processed
+        })
+    }
+
+    /// A registered person's new request: a ticket, acknowledged unless the
+    /// loop breaker holds acknowledgements back.
+    async fn ticket(
+        &self,
+        tx: &mut Tx,
+        msg: &Intake<'_>,
+        t: &NewTicket,
+    ) -> Result<Processed, StoreError> {
+        let (ticket_id, number) = tx.insert_ticket(t, &msg.mail.subject).await?;
+        tx.add_message(ticket_id, &msg.thread_message("in")).await?;
+        if let Some(reason) = &t.attention {
+            if !t.send_notice {
+                tx.flag_address(&t.sender, "loop_breaker", reason).await?;
+            }
+        }
+        let reply = if t.send_notice {
+            self.render(&ReplyRequest {
+                notice: t.notice,
+                language: t.language,
+                ticket: Some(&number),
+                inbound: msg.mail,
+                recipient: &t.sender,
+                name: &t.sender_name,
+                customer: Some(&t.customer),
+                category: Some(t.category),
+                reason: t.chargeable,
+            })
+        } else {
+            Err(NoReply::LoopBreaker)
+        };
+        let sorted = match t.chargeable {
+            Some(r) => format!("{}, chargeable: {}", t.category.as_str(), r.as_str()),
+            None => t.category.as_str().to_string(),
+        };
+        let (detail, replied) = match reply {
+            Ok(out) => {
+                queue(tx, Some(&number), t.notice, &out).await?;
+                tx.add_message(
+                    ticket_id,
+                    &ThreadMessage {
+                        direction: "out",
+                        message_id: &out.message_id,
+                        from: &out.envelope_from,
+                        subject: &out.subject,
+                        body: &out.body,
+                        outsider: false,
+                    },
+                )
+                .await?;
+                (
+                    format!("{sorted}; {} reply queued", t.notice.as_str()),
+                    true,
+                )
+            }
+            Err(e) => (format!("{sorted}; no reply: {e}"), false),
+        };
+        let processed = msg
+            .record_intake(tx, Outcome::Ticket, Some(number), &detail)
+            .await?;
+        Ok(Processed {
+            replied,
+            ..processed
+        })
     }
 }
 
-impl Pipeline {
-    /// Records a bounce on the ticket whose reply it returns, and flags the
-    /// addresses that could not be reached.
-    async fn record_bounce(
+/// One message read and sorted, on its way into the store.
+struct Intake<'a> {
+    raw: &'a RawMessage<'a>,
+    mail: &'a InboundMail,
+    /// The sender's address (empty without one).
+    from: String,
+}
+
+impl Intake<'_> {
+    /// Writes the message's intake record (the last write for each message)
+    /// and says what became of the message.
+    async fn record_intake(
         &self,
         tx: &mut Tx,
-        mail: &InboundMail,
-        bounce: &mail::Bounce,
-    ) -> Result<Option<TicketRef>, StoreError> {
-        let ticket = tx.ticket_for_messages(&bounce.original_ids).await?;
-        let detail = match &ticket {
-            Some(t) => format!("a reply on {} could not be delivered", t.number),
-            None => "a reply could not be delivered".to_string(),
-        };
-        for address in &bounce.recipients {
-            tx.flag_address(address, "bounced", &detail).await?;
-        }
-        if let Some(t) = &ticket {
-            if let Some(id) = tx.ticket_id(&t.number).await? {
-                let from = sender_of(mail);
-                tx.add_message(id, &received(mail, &from, "bounce")).await?;
-            }
-        }
-        Ok(ticket)
+        outcome: Outcome,
+        ticket: Option<String>,
+        detail: &str,
+    ) -> Result<Processed, StoreError> {
+        tx.record_intake(&IntakeRecord {
+            message_id: &self.mail.message_id,
+            from: &self.from,
+            subject: &self.mail.subject,
+            outcome,
+            ticket: ticket.as_deref(),
+            detail,
+            source: self.raw.source,
+            source_key: self.raw.source_key.as_deref(),
+            raw: None,
+        })
+        .await?;
+        Ok(Processed::new(
+            outcome,
+            ticket,
+            Some(self.mail.message_id.clone()),
+        ))
     }
+
+    /// The message as it joins a ticket's thread.
+    fn thread_message<'m>(&'m self, direction: &'m str) -> ThreadMessage<'m> {
+        ThreadMessage {
+            direction,
+            message_id: &self.mail.message_id,
+            from: &self.from,
+            subject: &self.mail.subject,
+            body: &self.mail.text,
+            outsider: false,
+        }
+    }
+}
+
+/// A message that cannot go through triage: recorded with its raw bytes
+/// for an agent, and moved to quarantine.
+async fn quarantine(
+    tx: &mut Tx,
+    raw: &RawMessage<'_>,
+    reason: &QuarantineReason,
+) -> Result<Processed, StoreError> {
+    let message_id = mail::fallback_message_id(raw.bytes);
+    let detail = reason.to_string();
+    tx.record_intake(&IntakeRecord {
+        message_id: &message_id,
+        from: "",
+        subject: "",
+        outcome: Outcome::Quarantined,
+        ticket: None,
+        detail: &detail,
+        source: raw.source,
+        source_key: raw.source_key.as_deref(),
+        raw: Some(raw.bytes),
+    })
+    .await?;
+    tracing::warn!(
+        source = raw.source,
+        reason = detail.as_str(),
+        "message quarantined"
+    );
+    Ok(Processed::new(Outcome::Quarantined, None, Some(message_id)))
+}
+
+/// A Message-ID recorded before (another copy, or the same mail in another
+/// mailbox): recorded again, pointing at the first one's ticket; nothing else.
+async fn duplicate(tx: &mut Tx, msg: &Intake<'_>) -> Result<Processed, StoreError> {
+    let ticket = tx.first_sighting(&msg.mail.message_id).await?.flatten();
+    let detail = match &ticket {
+        Some(t) => format!("already seen, on ticket {t}"),
+        None => "already seen".to_string(),
+    };
+    msg.record_intake(tx, Outcome::Duplicate, ticket, &detail)
+        .await
+}
+
+/// Automated mail: never answered. A bounce of one of our replies is kept
+/// on that reply's ticket, and the address that could not be reached is
+/// flagged.
+async fn suppressed(
+    tx: &mut Tx,
+    msg: &Intake<'_>,
+    reason: &SuppressReason,
+) -> Result<Processed, StoreError> {
+    let Some(bounce) = &msg.mail.bounce else {
+        let detail = format!("automated mail ({}); no reply", reason.as_str());
+        return msg
+            .record_intake(tx, Outcome::Suppressed, None, &detail)
+            .await;
+    };
+    let ticket = record_bounce(tx, msg, bounce).await?.map(|t| t.number);
+    let whom = if bounce.recipients.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", bounce.recipients.join(", "))
+    };
+    let on = ticket
+        .as_ref()
+        .map(|t| format!(" of a reply on {t}"))
+        .unwrap_or_default();
+    let detail = format!("delivery failure{whom}{on}; no reply");
+    msg.record_intake(tx, Outcome::Suppressed, ticket, &detail)
+        .await
+}
+
+/// Records a bounce on the ticket whose reply it returns, and flags the
+/// addresses that could not be reached.
+async fn record_bounce(
+    tx: &mut Tx,
+    msg: &Intake<'_>,
+    bounce: &mail::Bounce,
+) -> Result<Option<TicketRef>, StoreError> {
+    let ticket = tx.ticket_for_messages(&bounce.original_ids).await?;
+    let detail = match &ticket {
+        Some(t) => format!("a reply on {} could not be delivered", t.number),
+        None => "a reply could not be delivered".to_string(),
+    };
+    for address in &bounce.recipients {
+        tx.flag_address(address, "bounced", &detail).await?;
+    }
+    if let Some(t) = &ticket {
+        if let Some(id) = tx.ticket_id(&t.number).await? {
+            tx.add_message(id, &msg.thread_message("bounce")).await?;
+        }
+    }
+    Ok(ticket)
+}
+
+/// Part of an existing ticket's thread: kept on the ticket, whose status
+/// or charge approval it may change; never answered.
+async fn followup(tx: &mut Tx, msg: &Intake<'_>, f: &Followup) -> Result<Processed, StoreError> {
+    let ticket_id = tx
+        .apply_followup(f, &msg.from, &msg.mail.message_id)
+        .await?;
+    let mut message = msg.thread_message("in");
+    message.outsider = f.outsider;
+    tx.add_message(ticket_id, &message).await?;
+    let detail = followup_detail(f);
+    msg.record_intake(tx, Outcome::Followup, Some(f.ticket.clone()), &detail)
+        .await
+}
+
+/// The intake `detail` of a follow-up: which ticket, how it was matched,
+/// and what it changed.
+fn followup_detail(f: &Followup) -> String {
+    let mut detail = format!("follow-up on {} (by {})", f.ticket, f.matched_by);
+    if f.outsider {
+        detail.push_str(
+            "; from an outsider (not a registered person of the ticket's customer): kept on the ticket, decides nothing, no reply",
+        );
+    }
+    if let Some(s) = f.set_status {
+        detail.push_str(&format!("; status {}", s.as_str()));
+    }
+    match (f.charge_approved, &f.charge_words) {
+        (Some(true), Some(w)) => detail.push_str(&format!("; charge approved (\"{w}\")")),
+        (Some(false), Some(w)) => detail.push_str(&format!("; charge refused (\"{w}\")")),
+        _ => {}
+    }
+    if let (Some(a), false) = (&f.attention, f.outsider) {
+        detail.push_str(&format!("; {a}"));
+    }
+    detail
+}
+
+/// Why a message goes to quarantine instead of through triage; the text is
+/// its intake record's `detail`.
+#[derive(Debug, thiserror::Error)]
+enum QuarantineReason {
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(transparent)]
+    Panic(#[from] Panicked),
+}
+
+/// Why a message gets no reply; the text ends its intake record's `detail`.
+#[derive(Debug, thiserror::Error)]
+enum NoReply {
+    /// An unregistered sender who gets no explanation.
+    #[error("{}", .0.describe())]
+    Silence(Silence),
+    /// Acknowledgements to an address that looks like a robot are paused.
+    #[error("acknowledgements paused by the loop breaker")]
+    LoopBreaker,
+    /// A template or the recipient's address failed.
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+    #[error(transparent)]
+    Panic(#[from] Panicked),
+}
+
+/// A panic caught in one step of one message (see [`guard`]), with its text.
+#[derive(Debug, thiserror::Error)]
+enum Panicked {
+    #[error("internal error while reading: {0}")]
+    Reading(String),
+    #[error("internal error while sorting: {0}")]
+    Sorting(String),
+    #[error("internal error while rendering: {0}")]
+    Rendering(String),
+}
+
+/// Runs one step of one message, turning a panic into an error that the
+/// message's intake record tells (`step` says which step it was), so one
+/// bad message cannot stop the daemon.
+fn guard<T>(step: fn(String) -> Panicked, f: impl FnOnce() -> T) -> Result<T, Panicked> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| step(panic_text(&panic)))
 }
 
 async fn queue(
@@ -669,18 +711,6 @@ async fn queue(
         raw: &out.raw,
     })
     .await
-}
-
-/// A message the desk received, as it joins a ticket's thread.
-fn received<'a>(mail: &'a InboundMail, from: &'a str, direction: &'a str) -> ThreadMessage<'a> {
-    ThreadMessage {
-        direction,
-        message_id: &mail.message_id,
-        from,
-        subject: &mail.subject,
-        body: &mail.text,
-        outsider: false,
-    }
 }
 
 fn log_processed(p: &Processed) {
@@ -707,4 +737,29 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn why_texts_are_the_intake_details() {
+        let panic = guard(Panicked::Sorting, || -> u32 { panic!("boom") }).unwrap_err();
+        assert_eq!(panic.to_string(), "internal error while sorting: boom");
+        let owned = guard(Panicked::Reading, || panic!("{}", "bad header".to_string()));
+        assert_eq!(
+            QuarantineReason::from(owned.unwrap_err()).to_string(),
+            "internal error while reading: bad header"
+        );
+        assert_eq!(
+            NoReply::LoopBreaker.to_string(),
+            "acknowledgements paused by the loop breaker"
+        );
+        assert_eq!(
+            NoReply::Silence(Silence::AnswersOurNotice).to_string(),
+            Silence::AnswersOurNotice.describe()
+        );
+        assert_eq!(guard(Panicked::Rendering, || 7).unwrap(), 7);
+    }
 }
