@@ -76,7 +76,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub daemon: DaemonConfig,
     pub triage: TriageConfig,
-    pub limits: LimitsConfig,
+    pub limits: crate::triage::Limits,
     pub security: SecurityConfig,
 }
 
@@ -377,140 +377,6 @@ pub struct SecurityConfig {
     pub authserv_id: String,
 }
 
-/// `[limits]`: the auto-reply limits and follow-up rules triage applies,
-/// and the size above which a source reads only a message's header.
-#[derive(Debug, Clone)]
-pub struct LimitsConfig {
-    /// What triage applies; its keys sit directly in `[limits]`.
-    pub triage: crate::triage::Limits,
-    /// Larger messages are never read whole: only their header is, the
-    /// ticket gets a note (an unregistered sender a size notice).
-    pub max_message_bytes: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            triage: crate::triage::Limits::default(),
-            max_message_bytes: 25 * 1024 * 1024,
-        }
-    }
-}
-
-/// Every key `[limits]` takes: those of [`crate::triage::Limits`], then
-/// `max_message_bytes` (a test keeps the list in step with the struct).
-const LIMITS_KEYS: &[&str] = &[
-    "no_ticket_replies_per_day",
-    "no_ticket_replies_per_hour",
-    "loop_max_tickets",
-    "loop_window_minutes",
-    "reopen_closed_within_days",
-    "max_message_bytes",
-];
-
-/// `[limits]` is one flat table: `max_message_bytes` is taken out on the way
-/// and the other keys are read as [`crate::triage::Limits`]. Done by hand
-/// rather than with `#[serde(flatten)]`, which would drop the line number
-/// from errors and cannot refuse unknown keys with the list of known ones.
-impl<'de> Deserialize<'de> for LimitsConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_struct("LimitsConfig", LIMITS_KEYS, LimitsVisitor)
-    }
-}
-
-struct LimitsVisitor;
-
-impl<'de> serde::de::Visitor<'de> for LimitsVisitor {
-    type Value = LimitsConfig;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("struct LimitsConfig")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LimitsConfig, A::Error> {
-        let mut table = TriageKeys {
-            map,
-            max_message_bytes: None,
-        };
-        let triage = crate::triage::Limits::deserialize(
-            serde::de::value::MapAccessDeserializer::new(&mut table),
-        )?;
-        Ok(LimitsConfig {
-            triage,
-            max_message_bytes: table
-                .max_message_bytes
-                .unwrap_or(LimitsConfig::default().max_message_bytes),
-        })
-    }
-}
-
-/// The `[limits]` table as triage's limits see it: without `max_message_bytes`,
-/// whose value it keeps.
-struct TriageKeys<A> {
-    map: A,
-    max_message_bytes: Option<u64>,
-}
-
-impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for TriageKeys<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K>(&mut self, mut seed: K) -> Result<Option<K::Value>, A::Error>
-    where
-        K: serde::de::DeserializeSeed<'de>,
-    {
-        loop {
-            match self.map.next_key_seed(KeySeed(seed))? {
-                None => return Ok(None),
-                Some(LimitsKey::Triage(key)) => return Ok(Some(key)),
-                Some(LimitsKey::MaxMessageBytes(unused_seed)) => {
-                    self.max_message_bytes = Some(self.map.next_value()?);
-                    seed = unused_seed;
-                }
-            }
-        }
-    }
-
-    fn next_value_seed<V>(&mut self, seed: V) -> Result<V::Value, A::Error>
-    where
-        V: serde::de::DeserializeSeed<'de>,
-    {
-        self.map.next_value_seed(seed)
-    }
-}
-
-/// Reads one key of `[limits]` and refuses an unknown one where it stands
-/// (so the error names its line); a key of triage's limits goes on to `K`,
-/// the seed triage's limits read their keys with.
-struct KeySeed<K>(K);
-
-/// One key of `[limits]`, as [`KeySeed`] read it.
-enum LimitsKey<K, V> {
-    /// `max_message_bytes`, with the seed handed back for the next key.
-    MaxMessageBytes(K),
-    /// A key of triage's limits, as its seed read it.
-    Triage(V),
-}
-
-impl<'de, K: serde::de::DeserializeSeed<'de>> serde::de::DeserializeSeed<'de> for KeySeed<K> {
-    type Value = LimitsKey<K, K::Value>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        use serde::de::{Error, IntoDeserializer};
-        let key = String::deserialize(deserializer)?;
-        match key.as_str() {
-            "max_message_bytes" => Ok(LimitsKey::MaxMessageBytes(self.0)),
-            k if LIMITS_KEYS.contains(&k) => self
-                .0
-                .deserialize(IntoDeserializer::<D::Error>::into_deserializer(k))
-                .map(LimitsKey::Triage),
-            k => Err(D::Error::unknown_field(k, LIMITS_KEYS)),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TriageConfig {
@@ -553,7 +419,7 @@ struct RawConfig {
     #[serde(default)]
     triage: TriageConfig,
     #[serde(default)]
-    limits: LimitsConfig,
+    limits: crate::triage::Limits,
     #[serde(default)]
     security: SecurityConfig,
 }
@@ -993,12 +859,12 @@ address = "support@example.test"
     #[test]
     fn limits_keys_sit_flat_in_one_table() {
         let c = Config::parse(Path::new("x.toml"), MINIMAL).unwrap();
-        assert_eq!(c.limits.triage, crate::triage::Limits::default());
+        assert_eq!(c.limits, crate::triage::Limits::default());
         assert_eq!(c.limits.max_message_bytes, 25 * 1024 * 1024);
         let text = format!("{MINIMAL}[limits]\nloop_max_tickets = 5\nmax_message_bytes = 100\n");
         let c = Config::parse(Path::new("x.toml"), &text).unwrap();
-        assert_eq!(c.limits.triage.loop_max_tickets, 5);
-        assert_eq!(c.limits.triage.loop_window_minutes, 10);
+        assert_eq!(c.limits.loop_max_tickets, 5);
+        assert_eq!(c.limits.loop_window_minutes, 10);
         assert_eq!(c.limits.max_message_bytes, 100);
     }
 
@@ -1014,42 +880,6 @@ address = "support@example.test"
              `no_ticket_replies_per_day`, `no_ticket_replies_per_hour`, `loop_max_tickets`, \
              `loop_window_minutes`, `reopen_closed_within_days`, `max_message_bytes`"
         );
-    }
-
-    /// The keys serde's derive reads into `T`.
-    fn keys_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
-        use serde::de::{Error, Visitor};
-        struct Keys<'a>(&'a mut &'static [&'static str]);
-        impl<'de> serde::Deserializer<'de> for Keys<'_> {
-            type Error = serde::de::value::Error;
-            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-                Err(Error::custom("not a struct"))
-            }
-            fn deserialize_struct<V: Visitor<'de>>(
-                self,
-                _: &'static str,
-                fields: &'static [&'static str],
-                _: V,
-            ) -> Result<V::Value, Self::Error> {
-                *self.0 = fields;
-                Err(Error::custom("keys read"))
-            }
-            serde::forward_to_deserialize_any! {
-                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-                bytes byte_buf option unit unit_struct newtype_struct seq tuple
-                tuple_struct map enum identifier ignored_any
-            }
-        }
-        let mut keys: &'static [&'static str] = &[];
-        let _ = T::deserialize(Keys(&mut keys));
-        keys
-    }
-
-    #[test]
-    fn limits_keys_are_triages_and_max_message_bytes() {
-        let triage = keys_of::<crate::triage::Limits>();
-        assert!(!triage.is_empty());
-        assert_eq!(LIMITS_KEYS, [triage, &["max_message_bytes"]].concat());
     }
 
     #[test]

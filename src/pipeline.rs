@@ -132,7 +132,7 @@ impl Pipeline {
                 .unwrap_or(Language::Nl),
             change_requests_chargeable: config.triage.change_requests_chargeable,
             ticket_prefix: config.support.ticket_prefix.clone(),
-            limits: config.limits.triage.clone(),
+            limits: config.limits.clone(),
             require_aligned_auth: config
                 .security
                 .require_aligned_auth

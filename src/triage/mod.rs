@@ -102,8 +102,9 @@ pub struct Facts {
     pub now: DateTime<Utc>,
 }
 
-/// The auto-reply limits and follow-up rules: the `[limits]` keys of the
-/// configuration (which reads them; triage only applies them).
+/// The `[limits]` section: auto-reply limits, follow-up rules, and the
+/// size beyond which a message is not read whole. The configuration reads
+/// it; triage applies all but `max_message_bytes`, which the sources apply.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
@@ -120,6 +121,9 @@ pub struct Limits {
     pub loop_window_minutes: u32,
     /// A follow-up to a ticket closed longer ago than this starts a new ticket.
     pub reopen_closed_within_days: u32,
+    /// Larger messages are never read whole: only their header is, the
+    /// ticket gets a note (an unregistered sender a size notice).
+    pub max_message_bytes: u64,
 }
 
 impl Default for Limits {
@@ -130,6 +134,7 @@ impl Default for Limits {
             loop_max_tickets: 20,
             loop_window_minutes: 10,
             reopen_closed_within_days: 14,
+            max_message_bytes: 25 * 1024 * 1024,
         }
     }
 }
