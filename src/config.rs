@@ -241,8 +241,8 @@ pub struct SupportConfig {
     #[serde(default = "default_desk_name")]
     pub desk_name: String,
     /// Language of replies when neither the mail nor the registry tells.
-    #[serde(default = "default_language")]
-    pub default_language: String,
+    #[serde(default)]
+    pub default_language: crate::domain::Language,
     /// A folder with `<lang>/<kind>.txt` templates overriding the built-in ones.
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
@@ -253,9 +253,6 @@ fn default_prefix() -> String {
 }
 fn default_desk_name() -> String {
     "Care Solutions Servicedesk".into()
-}
-fn default_language() -> String {
-    "nl".into()
 }
 
 #[derive(Debug, Clone)]
@@ -609,16 +606,6 @@ impl RawConfig {
                 format!("[support] ticket_prefix = {prefix:?}: use letters and digits only, like \"CS\""),
             ));
         }
-        if !crate::domain::Language::ALL
-            .iter()
-            .any(|l| l.as_str() == self.support.default_language)
-        {
-            return Err(ConfigError::new(
-                path,
-                "[support] default_language: use one of nl, fr, en, de",
-            ));
-        }
-
         let raw_imaps = match self.imap {
             None => Vec::new(),
             Some(OneOrMany::One(one)) => vec![one],
@@ -854,6 +841,18 @@ address = "support@example.test"
             .unwrap_err()
             .to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_default_language_names_its_line_and_the_languages() {
+        let text = MINIMAL.replace("[support]\n", "[support]\ndefault_language = \"es\"\n");
+        let err = Config::parse(Path::new("x.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.toml: line 5: \"es\" is not a language: use nl, fr, en or de"),
+            "{err}"
+        );
     }
 
     #[test]

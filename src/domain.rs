@@ -122,8 +122,10 @@ macro_rules! vocabulary {
 }
 
 vocabulary! {
-    /// The desk's languages.
+    /// The desk's languages; Dutch is the default (the vendor's own).
+    #[derive(Default)]
     Language ("language") {
+        #[default]
         Nl = "nl",
         Fr = "fr",
         En = "en",

@@ -13,14 +13,15 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::config::Config;
+use crate::domain::{Language, Notice, Outcome};
 use crate::mail::{self, InboundMail, ParseError};
 use crate::registry::Registry;
 use crate::reply::{OutgoingReply, Replier, ReplyError, ReplyRequest};
-use crate::store::{IntakeRecord, NewOutboxEntry, Outcome, Store, StoreError, ThreadMessage, Tx};
+use crate::store::{IntakeRecord, NewOutboxEntry, Store, StoreError, ThreadMessage, Tx};
 use crate::triage::model::Model;
 use crate::triage::{
-    self, Decision, Facts, Followup, Language, Limits, NewTicket, Notice, Rules, Silence,
-    SuppressReason, TicketRef, TriageContext,
+    self, Decision, Facts, Followup, Limits, NewTicket, Rules, Silence, SuppressReason, TicketRef,
+    TriageContext,
 };
 
 /// Messages committed together (see [`Pipeline::process_batch`]): enough to
@@ -128,8 +129,7 @@ impl Pipeline {
             model,
             replier,
             support_address: config.support.address.clone(),
-            default_language: Language::parse(&config.support.default_language)
-                .unwrap_or(Language::Nl),
+            default_language: config.support.default_language,
             change_requests_chargeable: config.triage.change_requests_chargeable,
             ticket_prefix: config.support.ticket_prefix.clone(),
             limits: config.limits.clone(),

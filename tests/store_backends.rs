@@ -7,10 +7,10 @@ mod support;
 use std::path::Path;
 
 use servicedesk::config::Config;
-use servicedesk::domain::{Category, ContractStatus, Language, Role, TicketStatus};
+use servicedesk::domain::{Category, ContractStatus, Language, Outcome, Role, TicketStatus};
 use servicedesk::pipeline::{Pipeline, RawMessage};
 use servicedesk::store::{
-    ImportSummary, IntakeRecord, NewOutboxEntry, Outcome, Store, StoreError, TicketFilter,
+    ImportSummary, IntakeRecord, NewOutboxEntry, Store, StoreError, TicketFilter,
 };
 use support::{Backend, Db, CUSTOMERS_CSV, PERSONS_CSV};
 use tempfile::TempDir;

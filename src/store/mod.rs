@@ -21,7 +21,6 @@ mod registry;
 pub mod sqlite;
 mod tickets;
 
-pub use crate::domain::Outcome;
 pub use intake::{IntakeRecord, IntakeView};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::ImportSummary;
