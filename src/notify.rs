@@ -1,6 +1,7 @@
-//! systemd's notification protocol (sd_notify): READY once the daemon runs,
-//! STOPPING when it shuts down, and watchdog pings while it is alive. Does
-//! nothing when not started by systemd (`NOTIFY_SOCKET` unset).
+//! systemd's notification socket (sd_notify): one datagram per message to
+//! `NOTIFY_SOCKET`, and the watchdog interval systemd asks for. What to say
+//! and when is decided in [`crate::health`]. Does nothing when not started
+//! by systemd (`NOTIFY_SOCKET` unset).
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
