@@ -154,6 +154,12 @@ impl Pipeline {
     }
 
     /// Looks up what triage needs to know about threads and the sender.
+    ///
+    /// This is the one place the decision meets the database: the facts are
+    /// read inside the message's transaction (so a reply later in the same
+    /// batch finds the ticket an earlier message opened), and handed to
+    /// triage as plain values, which keeps triage a pure function that the
+    /// `.eml` fixture tests can exercise without a database.
     async fn facts(&self, tx: &mut Tx, mail: &InboundMail) -> Result<Facts, StoreError> {
         let now = chrono::Utc::now();
         let mut ids: Vec<String> = mail.references.clone();

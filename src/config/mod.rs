@@ -231,6 +231,11 @@ impl Default for TriageConfig {
 }
 
 /// The file as written; turned into [`Config`] by validation.
+///
+/// Two steps on purpose: serde checks the shape (and names the line of a
+/// bad key or value), validation checks the meaning (addresses, folders,
+/// secrets read from their files or the environment into [`Secret`]s), so
+/// the rest of the program only ever sees a configuration that holds.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {

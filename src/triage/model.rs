@@ -17,6 +17,9 @@ use super::{Category, ChargeReason};
 /// Number of hash buckets is `1 << BITS`.
 const BITS: u32 = 17;
 const DIMS: usize = 1 << BITS;
+// Every model file starts with the magic of its format: a daemon never
+// misreads a file written by another version, and a new format can come
+// while the older files keep loading.
 /// Weights as (index, f32) pairs; still read.
 const MAGIC_V1: &[u8; 8] = b"SDMODEL1";
 /// Weights as (index delta as a varint, bfloat16): under half the size.
