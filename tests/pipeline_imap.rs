@@ -32,6 +32,8 @@ enum Expect {
         language: &'static str,
     },
     Suppressed,
+    /// Readable, but no `From`/`Sender` address: recorded, answered to no one.
+    NoSender,
     Quarantined,
 }
 
@@ -274,15 +276,22 @@ Status: 5.1.1\n\
             expect: Expect::Suppressed,
         },
         Case {
-            name: "unreadable: no From header",
+            name: "no From header (and a Reply-To that must not be used)",
             message_id: "no-from-1@nowhere.example",
             raw: "Message-ID: <no-from-1@nowhere.example>\n\
 Date: Mon, 03 Mar 2025 09:20:00 +0100\n\
 To: support@example.test\n\
+Reply-To: koen.dewitte@delinde.example\n\
 Subject: zonder afzender\n\
 \n\
 Dit bericht heeft geen afzender.\n"
                 .to_string(),
+            expect: Expect::NoSender,
+        },
+        Case {
+            name: "unreadable: not a mail at all",
+            message_id: "",
+            raw: "this is not a mail message at all\n".to_string(),
             expect: Expect::Quarantined,
         },
     ]
@@ -424,6 +433,17 @@ async fn pipeline_end_to_end(backend: Backend) {
                 assert!(replies.is_empty(), "{what}: no reply: {replies:#?}");
                 assert_eq!(records.len(), 1, "{what}: one intake record");
                 assert_eq!(records[0].outcome, "suppressed", "{what}: {records:?}");
+            }
+            Expect::NoSender => {
+                assert!(on_tickets.is_empty(), "{what}: no ticket");
+                assert!(replies.is_empty(), "{what}: no reply: {replies:#?}");
+                assert_eq!(records.len(), 1, "{what}: one intake record");
+                assert_eq!(records[0].outcome, "unregistered", "{what}");
+                assert!(
+                    records[0].detail.contains("no usable sender address"),
+                    "{what}: {}",
+                    records[0].detail
+                );
             }
             Expect::Quarantined => {
                 assert!(replies.is_empty(), "{what}: no reply");
@@ -713,7 +733,7 @@ async fn fallbacks_without_move_and_idle() {
         .append("INBOX", &support::simple_incident(first))
         .await;
     servers
-        .append("INBOX", b"Subject: no sender\r\n\r\nwho wrote this?\r\n")
+        .append("INBOX", b"who wrote this? not a mail at all\r\n")
         .await;
     let summary = run_once(&config).await;
     assert_eq!(

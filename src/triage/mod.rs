@@ -151,6 +151,9 @@ pub enum Silence {
     Unauthenticated,
     /// A reply to one of our own explanations: answering would start a loop.
     AnswersOurNotice,
+    /// Neither `From` nor `Sender` names an address: there is no one to
+    /// answer (and `Reply-To` is never trusted for that).
+    NoAddress,
 }
 
 impl Silence {
@@ -164,6 +167,7 @@ impl Silence {
                 "registered address, but the receiving server's Authentication-Results did not vouch for the sender (no dmarc=pass or aligned dkim=pass): treated as unregistered"
             }
             Silence::AnswersOurNotice => "it answers our own explanation",
+            Silence::NoAddress => "no usable sender address",
         }
     }
 }
@@ -213,8 +217,17 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
     if let Some(reason) = automated::detect(mail, ctx.support_address) {
         return Decision::Suppress(reason);
     }
-    let from = mail.from.as_ref().expect("parse guarantees a From address");
     let reading = text::Reading::of(&mail.subject, &mail.text);
+    let Some(from) = mail.from.as_ref() else {
+        // Readable, but from no one: kept on record, answered to no one.
+        return Decision::Unregistered {
+            sender: String::new(),
+            sender_name: String::new(),
+            language: language::detect(&reading.for_language()).unwrap_or(ctx.default_language),
+            notice: Notice::Unregistered,
+            silence: Some(Silence::NoAddress),
+        };
+    };
     let mut registered = ctx.registry.lookup(&from.address);
     let mut unauthenticated = false;
     if let (Some(_), Some(authserv_id)) = (registered, ctx.require_aligned_auth) {
@@ -595,6 +608,21 @@ mod tests {
             panic!("not a ticket of its own")
         };
         assert_eq!((t.customer.as_str(), t.related), ("WZC B", None));
+    }
+
+    #[test]
+    fn mail_from_no_address_is_kept_and_answered_to_no_one() {
+        let m = crate::mail::parse(
+            b"From: \"Only A Name\"\r\nReply-To: an@a.example\r\nSubject: Vraag\r\nMessage-ID: <n@x>\r\n\r\nHoe werkt dit?\r\n",
+        )
+        .unwrap();
+        let Decision::Unregistered {
+            sender, silence, ..
+        } = decide(&m, &Facts::default(), None)
+        else {
+            panic!("not recorded as unregistered")
+        };
+        assert_eq!((sender.as_str(), silence), ("", Some(Silence::NoAddress)));
     }
 
     #[test]

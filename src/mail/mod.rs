@@ -2,12 +2,16 @@
 //! stage needs, and nothing else.
 //!
 //! Parsing is done by mail-parser, which copes with wrong charsets, broken
-//! MIME and 8-bit headers. This module does no I/O and makes no decisions.
+//! MIME and 8-bit headers, and decodes every charset `encoding_rs` knows.
+//! 8-bit text that declares no charset is guessed in [`charset`]. This
+//! module does no I/O and makes no decisions.
+
+pub mod charset;
 
 use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeZone, Utc};
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{Address, Encoding, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
@@ -106,6 +110,8 @@ pub struct InboundMail {
     pub message_id: String,
     /// True when `message_id` was derived rather than read.
     pub message_id_derived: bool,
+    /// The first mailbox of `From` (or `Sender`) that has an address; `None`
+    /// when there is none. Never taken from `Reply-To`.
     pub from: Option<Mailbox>,
     pub reply_to: Option<Mailbox>,
     pub to: Vec<String>,
@@ -136,8 +142,6 @@ pub struct InboundMail {
 pub enum ParseError {
     #[error("not a mail message (no headers could be read)")]
     NotAMessage,
-    #[error("the message has no From address")]
-    NoSender,
 }
 
 /// Strips a display name and angle brackets: `"A <a@b.c>"` → `a@b.c`.
@@ -157,16 +161,57 @@ fn strip_id(id: &str) -> String {
         .to_string()
 }
 
+/// The first mailbox that has an address: `"Name" <>, "Co" <info@co.example>`
+/// gives `info@co.example`; a header of names only gives `None`.
 fn first_mailbox(addr: Option<&Address<'_>>) -> Option<Mailbox> {
-    let first = addr?.first()?;
-    let address = first.address.as_deref()?.trim();
-    if address.is_empty() {
-        return None;
-    }
-    Some(Mailbox {
-        name: first.name.as_deref().unwrap_or("").trim().to_string(),
-        address: address.to_string(),
+    addr?.iter().find_map(|a| {
+        let address = a.address.as_deref()?.trim();
+        address.contains('@').then(|| Mailbox {
+            name: a.name.as_deref().unwrap_or("").trim().to_string(),
+            address: address.to_string(),
+        })
     })
+}
+
+/// The readable text of the message: its first text part, or its HTML as
+/// text. A part that declares no charset and is not UTF-8 is decoded again
+/// from its bytes with the charset guessed (see [`charset`]), instead of
+/// being read with replacement characters.
+fn body_text(msg: &Message<'_>, bytes: &[u8]) -> String {
+    let text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let part = msg
+        .text_body
+        .first()
+        .and_then(|&i| msg.parts.get(i as usize));
+    let Some(part) = part else {
+        return text;
+    };
+    let declared = part
+        .content_type()
+        .is_some_and(|ct| ct.attribute("charset").is_some());
+    if declared || !text.contains('\u{fffd}') {
+        return text;
+    }
+    let start = part.raw_body_offset() as usize;
+    let end = (part.raw_end_offset() as usize).min(bytes.len());
+    let Some(body) = bytes.get(start..end) else {
+        return text;
+    };
+    let decoded = match part.encoding {
+        Encoding::Base64 => mail_parser::decoders::base64::base64_decode(body),
+        Encoding::QuotedPrintable => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+        }
+        Encoding::None => Some(body.to_vec()),
+    };
+    let Some(decoded) = decoded else {
+        return text;
+    };
+    let guessed = charset::decode(&decoded);
+    match part.body {
+        PartType::Html(_) => mail_parser::decoders::html::html_to_text(&guessed),
+        _ => guessed.into_owned(),
+    }
 }
 
 fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
@@ -200,11 +245,15 @@ fn truncate_utf8(mut s: String, max: usize) -> String {
 ///
 /// # Errors
 ///
-/// [`ParseError::NotAMessage`] when no header can be read at all, and
-/// [`ParseError::NoSender`] when there is no `From` address to answer or match.
+/// [`ParseError::NotAMessage`] when no header can be read at all. A
+/// message without a usable `From` address still parses (`from` is `None`).
 pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
+    // Undeclared 8-bit headers are re-encoded as UTF-8 first; everything
+    // below reads `bytes` (the offsets of parts point into it).
+    let utf8_header = charset::header_block_as_utf8(raw);
+    let bytes = utf8_header.as_deref().unwrap_or(raw);
     let msg = MessageParser::default()
-        .parse(raw)
+        .parse(bytes)
         .ok_or(ParseError::NotAMessage)?;
     if msg.headers().is_empty() {
         return Err(ParseError::NotAMessage);
@@ -238,11 +287,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         })
         .unwrap_or_else(|| "text/plain".into())
         .to_ascii_lowercase();
-    let text = msg
-        .body_text(0)
-        .map(|t| t.into_owned())
-        .unwrap_or_default()
-        .replace("\r\n", "\n");
+    let text = body_text(&msg, bytes).replace("\r\n", "\n");
     let text = truncate_utf8(text, MAX_TEXT_BYTES);
     let subject = msg
         .subject()
@@ -270,10 +315,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         Some(id) if !id.is_empty() => (id, false),
         _ => (derive_message_id(raw, &from, &subject, &text), true),
     };
-    let Some(from) = from else {
-        return Err(ParseError::NoSender);
-    };
-    let from_local = from.key();
+    let from_local = from.as_ref().map(Mailbox::key).unwrap_or_default();
     // Delivery reports only: read receipts (report-type=disposition-notification)
     // are reports too, but say nothing failed.
     let delivery_report = content_type == "multipart/report"
@@ -315,7 +357,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
             .filter(|(k, _)| k.eq_ignore_ascii_case("Authentication-Results"))
             .map(|(_, v)| v.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect(),
-        from: Some(from),
+        from,
     })
 }
 
@@ -350,10 +392,26 @@ pub fn header_part(raw: &[u8]) -> &[u8] {
     &raw[..end]
 }
 
-/// A best-effort Message-ID for bytes that would not parse at all, so the
-/// intake record of a quarantined message still has a key.
+/// The Message-ID of bytes that would not parse, so an operator can find
+/// the quarantined message by it: the `Message-ID` header where one can be
+/// read, else one derived from the bytes.
 pub fn fallback_message_id(raw: &[u8]) -> String {
-    derive_message_id(raw, &None, "", "")
+    let header = String::from_utf8_lossy(header_part(raw));
+    // Unfolded: a continuation line belongs to the header above it.
+    let unfolded = header
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ");
+    unfolded
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("message-id")
+                .then(|| strip_id(value))
+        })
+        .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace))
+        .unwrap_or_else(|| derive_message_id(raw, &None, "", ""))
 }
 
 #[cfg(test)]
@@ -378,6 +436,15 @@ Bonjour\r\n";
         assert_eq!(m.in_reply_to, vec!["one@y"]);
         assert_eq!(m.references, vec!["zero@y", "one@y"]);
         assert_eq!(m.text.trim(), "Bonjour");
+    }
+
+    #[test]
+    fn unparsable_bytes_keep_their_message_id_where_it_can_be_read() {
+        assert_eq!(
+            fallback_message_id(b"X-A: 1\r\nMessage-Id:\r\n <broken-1@example.be>\r\n\r\n\x00\x01"),
+            "broken-1@example.be"
+        );
+        assert!(fallback_message_id(b"\x00\x01\x02").ends_with("@derived.servicedesk.invalid"));
     }
 
     #[test]
@@ -420,9 +487,6 @@ Final-Recipient: rfc822; An.Peeters@terbeke.example\r\nAction: failed\r\nStatus:
             parse(raw).unwrap().automation.return_path.as_deref(),
             Some("")
         );
-        assert_eq!(
-            parse(b"Subject: x\r\n\r\nno from\r\n").unwrap_err(),
-            ParseError::NoSender
-        );
+        assert_eq!(parse(b"Subject: x\r\n\r\nno from\r\n").unwrap().from, None);
     }
 }
