@@ -296,9 +296,18 @@ pub struct Report {
     right_reason: u32,
     per_reason: BTreeMap<&'static str, Counts>,
     pub language_correct: u32,
+    /// Per confidence band (see [`BANDS`]): mails sorted with a category
+    /// confidence in it, and how many of those were right.
+    reliability: [(u32, u32); BANDS.len()],
     /// Files that were wrong, for looking at.
     pub mistakes: Vec<String>,
 }
+
+/// The lower bounds of the confidence bands of the reliability table.
+const BANDS: [f32; 6] = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// From this category confidence on, a ticket is not flagged for checking.
+const CONFIDENT: f32 = crate::triage::UNSURE_BELOW;
 
 impl Report {
     pub fn category_accuracy(&self) -> f64 {
@@ -331,15 +340,32 @@ impl Report {
         ratio(self.language_correct, self.mails)
     }
 
+    /// Mails sorted with confidence of at least [`CONFIDENT`], and how many
+    /// of those were right.
+    fn confident(&self) -> (u32, u32) {
+        self.reliability
+            .iter()
+            .zip(BANDS)
+            .filter(|(_, low)| *low >= CONFIDENT)
+            .fold((0, 0), |(n, r), ((bn, br), _)| (n + bn, r + br))
+    }
+
     fn add(
         &mut self,
         truth: &Labelled,
         category: Category,
+        confidence: f32,
         reason: Option<ChargeReason>,
         lang: Language,
     ) {
         let idx = |c: Category| Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
         self.mails += 1;
+        let band = BANDS
+            .iter()
+            .rposition(|low| confidence >= *low)
+            .unwrap_or(0);
+        self.reliability[band].0 += 1;
+        self.reliability[band].1 += u32::from(truth.category == category);
         self.confusion[idx(truth.category)][idx(category)] += 1;
         let mut wrong = Vec::new();
         if truth.category == category {
@@ -446,7 +472,28 @@ impl fmt::Display for Report {
                 c.tp + c.fn_
             )?;
         }
-        writeln!(f, "language accuracy: {}", pct(self.language_accuracy()))
+        writeln!(f, "language accuracy: {}", pct(self.language_accuracy()))?;
+        writeln!(f, "reliability (category confidence: mails, share right):")?;
+        for (i, low) in BANDS.iter().enumerate() {
+            let high = BANDS.get(i + 1).copied().unwrap_or(1.0);
+            let (n, right) = self.reliability[i];
+            writeln!(
+                f,
+                "  {low:.1}-{high:.1} {n:>7} {}",
+                if n == 0 {
+                    "      -".to_string()
+                } else {
+                    pct(ratio(right, n))
+                }
+            )?;
+        }
+        let (n, right) = self.confident();
+        writeln!(
+            f,
+            "confident (>= {CONFIDENT:.1}): {} of the mails, {} right; the rest is flagged for an agent",
+            pct(ratio(n, self.mails)),
+            pct(ratio(right, n))
+        )
     }
 }
 
@@ -461,7 +508,13 @@ pub fn evaluate(rules: &Rules, model: Option<&Model>, set: &[Labelled]) -> anyho
         let (reading, _) = read_mail(&l.path)?;
         let sorted = rules.sort(&reading, model, true, false);
         let lang = language::detect_best(&reading.for_language());
-        report.add(l, sorted.category, sorted.chargeable, lang);
+        report.add(
+            l,
+            sorted.category,
+            sorted.evidence.confidence,
+            sorted.chargeable,
+            lang,
+        );
     }
     Ok(report)
 }

@@ -42,11 +42,6 @@ pub fn queues(tickets: &[TicketView]) -> String {
                 Some(r) => format!("  [chargeable: {r}]"),
                 None => String::new(),
             };
-            let unsure = if confidence(t) < 0.5 {
-                "  (unsure: check the category)"
-            } else {
-                ""
-            };
             let attention = t
                 .attention
                 .as_deref()
@@ -54,7 +49,7 @@ pub fn queues(tickets: &[TicketView]) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}  {:<17} {}  {:<32} {}{charge}{unsure}{attention}",
+                "  {}  {:<17} {}  {:<32} {}{charge}{attention}",
                 t.number,
                 t.status,
                 t.language,
@@ -112,7 +107,7 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
     let _ = writeln!(
         out,
         "  sorted by  confidence {confidence:.2}{}",
-        if confidence < 0.5 {
+        if confidence < f64::from(crate::triage::UNSURE_BELOW) {
             " (low: please check the category)"
         } else {
             ""

@@ -139,6 +139,11 @@ impl Default for Limits {
     }
 }
 
+/// Below this category confidence a new ticket is flagged for an agent to
+/// check its sorting; `eval` reports the share flagged and the accuracy of
+/// the rest.
+pub const UNSURE_BELOW: f32 = 0.5;
+
 /// Why an unregistered sender gets no explanation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Silence {
@@ -311,11 +316,16 @@ pub fn triage(mail: &InboundMail, ctx: &TriageContext<'_>, facts: &Facts) -> Dec
             "more than {} tickets from {} within {} minutes: acknowledgements paused (mail loop?)",
             ctx.limits.loop_max_tickets, person.email, ctx.limits.loop_window_minutes
         ))
+    } else if let Some(size) = mail.truncated_from {
+        Some(format!(
+            "message of {} too large to fetch: only its header was read; the whole message is in the processed folder",
+            human_size(size)
+        ))
     } else {
-        mail.truncated_from.map(|size| {
+        (sorted.evidence.confidence < UNSURE_BELOW).then(|| {
             format!(
-                "message of {} too large to fetch: only its header was read; the whole message is in the processed folder",
-                human_size(size)
+                "sorting unsure (confidence {:.2}): please check the category",
+                sorted.evidence.confidence
             )
         })
     };
@@ -608,6 +618,22 @@ mod tests {
             panic!("not a ticket of its own")
         };
         assert_eq!((t.customer.as_str(), t.related), ("WZC B", None));
+    }
+
+    #[test]
+    fn an_unsure_sorting_is_flagged_for_an_agent() {
+        let m = mail("an@a.example", "Even dit", "Hallo, zie bijlage.", "");
+        let Decision::Ticket(t) = decide(&m, &Facts::default(), None) else {
+            panic!("not a ticket")
+        };
+        assert!(t.evidence.confidence < UNSURE_BELOW, "{:?}", t.evidence);
+        assert!(
+            t.attention
+                .as_deref()
+                .is_some_and(|a| a.starts_with("sorting unsure")),
+            "{:?}",
+            t.attention
+        );
     }
 
     #[test]
