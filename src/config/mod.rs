@@ -262,11 +262,39 @@ struct RawConfig {
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
+}
+
+/// Reads a table as one and an array of tables as many. Written out (not
+/// `#[serde(untagged)]`) so that a mistake inside the section keeps its own
+/// message and line instead of becoming "did not match any variant".
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Either<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table ([section]) or an array of tables ([[section]])")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(OneOrMany::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(OneOrMany::Many)
+            }
+        }
+        d.deserialize_any(Either(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -280,8 +308,12 @@ struct RawImap {
     #[serde(default)]
     ca_file: Option<PathBuf>,
     username: String,
-    #[serde(flatten)]
-    secret: RawSecret,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    password_env: Option<String>,
     #[serde(default = "default_mailbox")]
     mailbox: String,
     #[serde(default = "default_processed")]
@@ -320,8 +352,12 @@ struct RawSmtp {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     username: Option<String>,
-    #[serde(flatten)]
-    secret: RawSecret,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    password_env: Option<String>,
     from: String,
     #[serde(default = "default_timeout")]
     timeout_secs: u64,
@@ -356,10 +392,76 @@ impl Config {
                 .span()
                 .map(|s| format!("line {}: ", line_of(text, s.start)))
                 .unwrap_or_default();
-            ConfigError::new(path, format!("{at}{}", e.message()))
+            ConfigError::new(path, format!("{at}{}", explain(e.message())))
         })?;
         raw.validate(path)
     }
+}
+
+/// serde's message made into advice: an unknown key gets the nearest known
+/// one (`did you mean `password`?`), a value not among the allowed ones says
+/// which are allowed.
+fn explain(message: &str) -> String {
+    static UNKNOWN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^unknown (field|variant) `([^`]*)`, expected (?:one of )?(.*)$")
+            .expect("valid regex")
+    });
+    let Some(c) = UNKNOWN.captures(message.trim()) else {
+        return message.to_string();
+    };
+    let known: Vec<&str> = c[3]
+        .split(", ")
+        .flat_map(|k| k.split(" or "))
+        .map(|k| k.trim().trim_matches('`'))
+        .filter(|k| !k.is_empty())
+        .collect();
+    let nearest = known
+        .iter()
+        .map(|k| {
+            // A key cut short (`model` for `model_file`) is as good as a typo.
+            let cut_short = k.starts_with(&c[2]) && c[2].len() >= 3;
+            (
+                if cut_short {
+                    1
+                } else {
+                    edit_distance(&c[2], k)
+                },
+                *k,
+            )
+        })
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min();
+    let hint = nearest
+        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    match &c[1] {
+        "field" => format!(
+            "unknown key `{}` (known keys: {}){hint}",
+            &c[2],
+            known.join(", ")
+        ),
+        _ => format!(
+            "`{}` is not allowed here: use {}{hint}",
+            &c[2],
+            known.join(", ")
+        ),
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -404,12 +506,14 @@ impl RawConfig {
             } else {
                 format!("imap #{}", i + 1)
             };
-            let password = raw.secret.resolve(path, &section)?.ok_or_else(|| {
-                ConfigError::new(
-                    path,
-                    format!("[{section}]: set password, password_file or password_env"),
-                )
-            })?;
+            let password = RawSecret::of(raw.password, raw.password_file, raw.password_env)
+                .resolve(path, &section)?
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        path,
+                        format!("[{section}]: set password, password_file or password_env"),
+                    )
+                })?;
             if raw.batch_size == 0 {
                 return Err(ConfigError::new(
                     path,
@@ -446,7 +550,8 @@ impl RawConfig {
             None => None,
             Some(raw) => {
                 check_address(path, "[smtp] from", &raw.from)?;
-                let secret = raw.secret.resolve(path, "smtp")?;
+                let secret = RawSecret::of(raw.password, raw.password_file, raw.password_env)
+                    .resolve(path, "smtp")?;
                 let credentials = match (raw.username, secret) {
                     (Some(u), Some(p)) => Some((u, p)),
                     (None, None) => None,
@@ -641,6 +746,34 @@ address = "support@example.test"
         );
     }
 
+    /// A typo in any section names its line and the fix.
+    #[test]
+    fn a_typo_in_any_section_names_its_line_and_the_fix() {
+        let imap = "[imap]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n";
+        let smtp = "[smtp]\nhost = \"h\"\nfrom = \"Desk <support@example.test>\"\n";
+        for (extra, wanted) in [
+            (format!("{imap}passwrd = \"x\"\n"), "did you mean `password`?"),
+            (format!("{imap}tls = \"implict\"\n"), "`implict` is not allowed here: use implicit, starttls, none; did you mean `implicit`?"),
+            (format!("[[imap]]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n[[imap]]\nhots = \"h\"\n"), "did you mean `host`?"),
+            (format!("{smtp}timeout_sec = 5\n"), "did you mean `timeout_secs`?"),
+            ("[outbox]\nmax_attempt = 3\n".to_string(), "did you mean `max_attempts`?"),
+            ("[daemon]\nlease_sec = 3\n".to_string(), "did you mean `lease_secs`?"),
+            ("[limits]\nloop_max_ticket = 3\n".to_string(), "did you mean `loop_max_tickets`?"),
+            ("[triage]\nmodel = \"m.bin\"\n".to_string(), "did you mean `model_file`?"),
+            ("[security]\nrequire_aligned = true\n".to_string(), "did you mean `require_aligned_auth`?"),
+            ("[maildir]\npaht = \"m\"\n".to_string(), "did you mean `path`?"),
+        ] {
+            let text = format!("{MINIMAL}{extra}");
+            // The typo is always on the last line.
+            let line = text.lines().count();
+            let err = Config::parse(Path::new("x.toml"), &text)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("x.toml: line {line}: ")), "{err}\n{text}");
+            assert!(err.contains(wanted), "{err}");
+        }
+    }
+
     #[test]
     fn limits_keys_sit_flat_in_one_table() {
         let c = Config::parse(Path::new("x.toml"), MINIMAL).unwrap();
@@ -661,9 +794,9 @@ address = "support@example.test"
             .to_string();
         assert_eq!(
             err,
-            "x.toml: line 8: unknown field `colour`, expected one of \
-             `no_ticket_replies_per_day`, `no_ticket_replies_per_hour`, `loop_max_tickets`, \
-             `loop_window_minutes`, `reopen_closed_within_days`, `max_message_bytes`"
+            "x.toml: line 8: unknown key `colour` (known keys: no_ticket_replies_per_day, \
+             no_ticket_replies_per_hour, loop_max_tickets, loop_window_minutes, \
+             reopen_closed_within_days, max_message_bytes)"
         );
     }
 

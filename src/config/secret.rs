@@ -135,12 +135,8 @@ impl RawDatabase {
                 format!("[database] url = {shown:?}: use sqlite://FILE or postgres://USER@HOST/DB"),
             ));
         }
-        let password = RawSecret {
-            password: self.password,
-            password_file: self.password_file,
-            password_env: self.password_env,
-        }
-        .resolve(path, "database")?;
+        let password = RawSecret::of(self.password, self.password_file, self.password_env)
+            .resolve(path, "database")?;
         let Some(password) = password else {
             return Ok(DatabaseConfig {
                 url: Secret(url),
@@ -179,8 +175,8 @@ impl RawDatabase {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+/// A section's `password`, `password_file` and `password_env` as written.
+#[derive(Default)]
 pub(super) struct RawSecret {
     password: Option<String>,
     password_file: Option<PathBuf>,
@@ -188,6 +184,18 @@ pub(super) struct RawSecret {
 }
 
 impl RawSecret {
+    pub(super) fn of(
+        password: Option<String>,
+        password_file: Option<PathBuf>,
+        password_env: Option<String>,
+    ) -> RawSecret {
+        RawSecret {
+            password,
+            password_file,
+            password_env,
+        }
+    }
+
     pub(super) fn resolve(self, path: &Path, section: &str) -> Result<Option<Secret>, ConfigError> {
         let given = [
             self.password.is_some(),
