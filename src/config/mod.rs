@@ -754,7 +754,7 @@ address = "support@example.test"
         for (extra, wanted) in [
             (format!("{imap}passwrd = \"x\"\n"), "did you mean `password`?"),
             (format!("{imap}tls = \"implict\"\n"), "`implict` is not allowed here: use implicit, starttls, none; did you mean `implicit`?"),
-            (format!("[[imap]]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n[[imap]]\nhots = \"h\"\n"), "did you mean `host`?"),
+            ("[[imap]]\nhost = \"h\"\nusername = \"u\"\npassword = \"p\"\n[[imap]]\nhots = \"h\"\n".to_string(), "did you mean `host`?"),
             (format!("{smtp}timeout_sec = 5\n"), "did you mean `timeout_secs`?"),
             ("[outbox]\nmax_attempt = 3\n".to_string(), "did you mean `max_attempts`?"),
             ("[daemon]\nlease_sec = 3\n".to_string(), "did you mean `lease_secs`?"),
