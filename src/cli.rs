@@ -46,6 +46,9 @@ pub enum Command {
     },
     /// Read one RFC 5322 message on stdin (MTA pipe delivery).
     Ingest,
+    /// Check the configuration, database, mailboxes, SMTP, registry, templates
+    /// and sorting without changing anything; exit 0 only if all pass.
+    Doctor,
     /// Customers and their contract status.
     Customers {
         #[command(subcommand)]
@@ -258,6 +261,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { once } => run(&config()?, once).await,
         Command::Ingest => Ok(ingest(&config()?).await),
+        Command::Doctor => {
+            let findings = crate::doctor::examine(&cli.config).await;
+            for f in &findings {
+                println!("{f}");
+            }
+            Ok(if findings.iter().all(|f| f.ok) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Customers {
             command: ImportCommand::Import { file },
         } => import_customers(&config()?, &file).await,

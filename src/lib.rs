@@ -30,6 +30,7 @@
 //! * [`health`]: what the daemon's tasks prove about their progress (watchdog, status).
 //! * [`notify`]: systemd's notification socket.
 //! * [`listing`]: how tickets, threads, intake and the outbox look in a terminal.
+//! * [`doctor`]: `servicedesk doctor`, every part checked without changing anything.
 //! * [`cli`]: subcommands to library calls and exit codes.
 #![forbid(unsafe_code)]
 
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod domain;
 pub mod health;
 pub mod learn;

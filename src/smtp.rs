@@ -119,6 +119,18 @@ impl SmtpSender {
         self.timeout * 3
     }
 
+    /// Connects, greets, upgrades to TLS and logs in as a send would, then
+    /// says goodbye without sending anything. For `servicedesk doctor`.
+    ///
+    /// # Errors
+    ///
+    /// The first step that failed, as a send would report it.
+    pub async fn check(&self) -> Result<(), Failure> {
+        let mut conn = self.connect().await?;
+        let _ = tokio::time::timeout(self.timeout, conn.quit()).await;
+        Ok(())
+    }
+
     /// Sends `raw` to the envelope's recipients.
     ///
     /// # Errors

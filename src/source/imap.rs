@@ -241,77 +241,10 @@ impl ImapSource {
     /// [`ImapError::Command`] when the mailbox cannot be selected.
     pub async fn connect(config: &ImapConfig) -> Result<ImapSource, ImapError> {
         let server = server_name(config);
-        let conn_err = |reason: String| ImapError::Connection {
-            server: server.clone(),
-            reason,
-        };
-        let tls = match config.tls {
-            TlsMode::None => None,
-            _ => Some(
-                crate::tls::client_config(config.ca_file.as_deref())
-                    .map_err(|e| conn_err(format!("{e:#}")))?,
-            ),
-        };
-        let tcp = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            TcpStream::connect((config.host.as_str(), config.port)),
-        )
-        .await
-        .map_err(|_| conn_err("connect timed out".into()))?
-        .map_err(|e| conn_err(e.to_string()))?;
-        tcp.set_nodelay(true).ok();
-
-        let client = match (config.tls, tls) {
-            (TlsMode::Implicit, Some(tls)) => {
-                let mut client = Client::new(tls_wrap(config, tcp, tls).await?);
-                greeting(&mut client, &server).await?;
-                client
-            }
-            (TlsMode::Starttls, Some(tls)) => {
-                let mut client = Client::new(ImapStream::Plain(tcp));
-                greeting(&mut client, &server).await?;
-                timed(
-                    &server,
-                    "STARTTLS",
-                    client.run_command_and_check_ok("STARTTLS", None),
-                )
-                .await?;
-                let ImapStream::Plain(tcp) = client.into_inner() else {
-                    unreachable!("the stream is plain before STARTTLS")
-                };
-                Client::new(tls_wrap(config, tcp, tls).await?)
-            }
-            _ => {
-                let mut client = Client::new(ImapStream::Plain(tcp));
-                greeting(&mut client, &server).await?;
-                client
-            }
-        };
-        let login = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            client.login(&config.username, config.password.expose()),
-        )
-        .await
-        .map_err(|_| conn_err("login timed out".into()))?;
-        let mut session = match login {
-            Ok(s) => s,
-            Err((e, _)) => {
-                let reason = e.to_string();
-                return Err(if is_refusal(&e) {
-                    ImapError::Login {
-                        server,
-                        user: config.username.clone(),
-                        reason,
-                    }
-                } else {
-                    conn_err(format!("login: {reason}"))
-                });
-            }
-        };
-        let caps = timed(&server, "CAPABILITY", session.capabilities()).await?;
-        let has_move = caps.has_str("MOVE");
-        let has_idle = caps.has_str("IDLE");
-        let has_uidplus = caps.has_str("UIDPLUS");
+        let (mut session, caps) = open(config).await?;
+        let has_move = caps.iter().any(|c| c == "MOVE");
+        let has_idle = caps.iter().any(|c| c == "IDLE");
+        let has_uidplus = caps.iter().any(|c| c == "UIDPLUS");
         for folder in [&config.processed_folder, &config.quarantine_folder] {
             ensure_folder(&mut session, &server, folder).await?;
         }
@@ -335,6 +268,128 @@ impl ImapSource {
         })
     }
 
+    /// Connects, logs in and looks, changing nothing: whether the mailbox
+    /// can be read (EXAMINE, read-only), which of the processed and
+    /// quarantine folders exist, and which capabilities the server offers.
+    /// For `servicedesk doctor`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ImapSource::connect`].
+    pub async fn check(config: &ImapConfig) -> Result<MailboxCheck, ImapError> {
+        let server = server_name(config);
+        let (mut session, capabilities) = open(config).await?;
+        let mut missing_folders = Vec::new();
+        for folder in [&config.processed_folder, &config.quarantine_folder] {
+            if !folder_exists(&mut session, &server, folder).await? {
+                missing_folders.push(folder.clone());
+            }
+        }
+        let mailbox = timed(&server, "EXAMINE", session.examine(&config.mailbox)).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+        Ok(MailboxCheck {
+            messages: mailbox.exists,
+            missing_folders,
+            capabilities,
+        })
+    }
+}
+
+/// What `servicedesk doctor` learns about a mailbox without changing it.
+#[derive(Debug, Clone)]
+pub struct MailboxCheck {
+    /// Messages in the mailbox now.
+    pub messages: u32,
+    /// The processed and quarantine folders that do not exist yet (the
+    /// daemon creates them when it starts).
+    pub missing_folders: Vec<String>,
+    pub capabilities: Vec<String>,
+}
+
+/// TCP, TLS (implicit or STARTTLS), the greeting, the login and the
+/// server's capabilities: what both reading and checking a mailbox start with.
+async fn open(config: &ImapConfig) -> Result<(Session<ImapStream>, Vec<String>), ImapError> {
+    let server = server_name(config);
+    let conn_err = |reason: String| ImapError::Connection {
+        server: server.clone(),
+        reason,
+    };
+    let tls = match config.tls {
+        TlsMode::None => None,
+        _ => Some(
+            crate::tls::client_config(config.ca_file.as_deref())
+                .map_err(|e| conn_err(format!("{e:#}")))?,
+        ),
+    };
+    let tcp = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        TcpStream::connect((config.host.as_str(), config.port)),
+    )
+    .await
+    .map_err(|_| conn_err("connect timed out".into()))?
+    .map_err(|e| conn_err(e.to_string()))?;
+    tcp.set_nodelay(true).ok();
+
+    let client = match (config.tls, tls) {
+        (TlsMode::Implicit, Some(tls)) => {
+            let mut client = Client::new(tls_wrap(config, tcp, tls).await?);
+            greeting(&mut client, &server).await?;
+            client
+        }
+        (TlsMode::Starttls, Some(tls)) => {
+            let mut client = Client::new(ImapStream::Plain(tcp));
+            greeting(&mut client, &server).await?;
+            timed(
+                &server,
+                "STARTTLS",
+                client.run_command_and_check_ok("STARTTLS", None),
+            )
+            .await?;
+            let ImapStream::Plain(tcp) = client.into_inner() else {
+                unreachable!("the stream is plain before STARTTLS")
+            };
+            Client::new(tls_wrap(config, tcp, tls).await?)
+        }
+        _ => {
+            let mut client = Client::new(ImapStream::Plain(tcp));
+            greeting(&mut client, &server).await?;
+            client
+        }
+    };
+    let login = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        client.login(&config.username, config.password.expose()),
+    )
+    .await
+    .map_err(|_| conn_err("login timed out".into()))?;
+    let mut session = match login {
+        Ok(s) => s,
+        Err((e, _)) => {
+            let reason = e.to_string();
+            return Err(if is_refusal(&e) {
+                ImapError::Login {
+                    server,
+                    user: config.username.clone(),
+                    reason,
+                }
+            } else {
+                conn_err(format!("login: {reason}"))
+            });
+        }
+    };
+    let caps = timed(&server, "CAPABILITY", session.capabilities()).await?;
+    let mut names: Vec<String> = caps
+        .iter()
+        .filter_map(|c| match c {
+            async_imap::types::Capability::Atom(a) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    Ok((session, names))
+}
+
+impl ImapSource {
     pub fn server(&self) -> String {
         server_name(&self.config)
     }
@@ -596,11 +651,12 @@ async fn greeting(client: &mut Client<ImapStream>, server: &str) -> Result<(), I
     }
 }
 
-async fn ensure_folder(
+/// Whether `folder` exists (LIST), changing nothing.
+async fn folder_exists(
     session: &mut Session<ImapStream>,
     server: &str,
     folder: &str,
-) -> Result<(), ImapError> {
+) -> Result<bool, ImapError> {
     let existing = timed(server, "LIST", async {
         session
             .list(Some(""), Some(&quote(folder)))
@@ -609,7 +665,15 @@ async fn ensure_folder(
             .await
     })
     .await?;
-    if existing.is_empty() {
+    Ok(!existing.is_empty())
+}
+
+async fn ensure_folder(
+    session: &mut Session<ImapStream>,
+    server: &str,
+    folder: &str,
+) -> Result<(), ImapError> {
+    if !folder_exists(session, server, folder).await? {
         timed(server, "CREATE", session.create(folder)).await?;
         tracing::info!(server, folder, "created IMAP folder");
     }

@@ -148,12 +148,50 @@ impl Store {
     /// [`StoreError::Unavailable`] when the database cannot be reached,
     /// [`StoreError::Migrate`] when the schema cannot be migrated.
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::open(url, true).await
+    }
+
+    /// Connects without changing anything: no migration, and a SQLite file
+    /// that does not exist is not created. For `servicedesk doctor`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] (or `Other`) when the database cannot be opened.
+    pub async fn connect_to_inspect(url: &str) -> Result<Store> {
+        Store::open(url, false).await
+    }
+
+    async fn open(url: &str, migrate: bool) -> Result<Store> {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
-            sqlite::connect(url).await
+            sqlite::connect(url, migrate).await
         } else {
-            postgres::connect(url).await
+            postgres::connect(url, migrate).await
         }
+    }
+
+    /// The built-in migrations not yet applied to this database, as
+    /// `0009 ticketless replies index`; all of them for an empty database.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlite::migrator(),
+            Backend::Postgres => postgres::migrator(),
+        };
+        // No table yet: nothing applied.
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        Ok(migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect())
     }
 
     pub fn backend(&self) -> Backend {

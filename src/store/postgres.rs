@@ -7,19 +7,27 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
 use super::{Backend, Result, Store};
 
-/// Connects to the PostgreSQL database at `url` and migrates it.
+/// The migrations of this backend, built into the binary.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("migrations/postgres")
+}
+
+/// Connects to the PostgreSQL database at `url` and, when `migrate` is
+/// set, brings its schema up to date.
 ///
 /// # Errors
 ///
 /// When the server cannot be reached or the schema migrated.
-pub async fn connect(url: &str) -> Result<Store> {
+pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
     let options = AnyConnectOptions::from_str(url)?;
     let pool = AnyPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await?;
-    sqlx::migrate!("migrations/postgres").run(&pool).await?;
+    if migrate {
+        migrator().run(&pool).await?;
+    }
     Ok(Store {
         pool,
         backend: Backend::Postgres,

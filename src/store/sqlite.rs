@@ -7,29 +7,36 @@ use sqlx::Executor;
 
 use super::{Backend, Result, Store};
 
-/// Opens (creating if needed) the SQLite database at `url` and migrates it.
+/// The migrations of this backend, built into the binary.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("migrations/sqlite")
+}
+
+/// Opens (creating if needed) the SQLite database at `url` and, when
+/// `migrate` is set, brings its schema up to date. Without `migrate` the
+/// file must exist and nothing is changed in it.
 ///
 /// # Errors
 ///
 /// When the file or its folder cannot be created or the schema migrated.
-pub async fn connect(url: &str) -> Result<Store> {
+pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:")
         .split('?')
         .next()
         .unwrap_or("");
-    if !path.is_empty() && path != ":memory:" {
+    if migrate && !path.is_empty() && path != ":memory:" {
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| super::StoreError::Other(e.into()))?;
             }
         }
     }
-    let url = if url.contains('?') {
-        url.to_string()
-    } else {
-        format!("{url}?mode=rwc")
+    let url = match (url.contains('?'), migrate) {
+        (true, _) => url.to_string(),
+        (false, true) => format!("{url}?mode=rwc"),
+        (false, false) => format!("{url}?mode=rw"),
     };
     let options = AnyConnectOptions::from_str(&url)?;
     let pool = AnyPoolOptions::new()
@@ -51,7 +58,9 @@ pub async fn connect(url: &str) -> Result<Store> {
     sqlx::query("PRAGMA journal_mode = WAL")
         .execute(&pool)
         .await?;
-    sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+    if migrate {
+        migrator().run(&pool).await?;
+    }
     Ok(Store {
         pool,
         backend: Backend::Sqlite,

@@ -66,6 +66,18 @@ pub struct Model {
     pub trained_on: u32,
 }
 
+impl Model {
+    /// What `servicedesk doctor` says of a model: its format and what it
+    /// was trained on.
+    pub fn describe(&self) -> String {
+        format!(
+            "format {}, trained on {} example(s)",
+            String::from_utf8_lossy(MAGIC),
+            self.trained_on
+        )
+    }
+}
+
 /// A prediction with its probabilities.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {

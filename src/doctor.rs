@@ -1,0 +1,400 @@
+//! `servicedesk doctor`: before the first `run`, whether it will work, one
+//! line per part with ✔ or ✘ and, for a ✘, the fix. It reads and connects
+//! but changes nothing: no migration, no folder created, no mail sent.
+//!
+//! Checked: the configuration, the database (reachable, migrations applied
+//! or pending, a SQLite file writable), each IMAP mailbox (TCP, TLS and the
+//! certificate chain, login, the mailbox and its folders, IDLE/MOVE/UIDPLUS),
+//! SMTP (TCP, TLS, EHLO, AUTH), the registry's coverage, every reply
+//! template in every language, and the sorting rules and model.
+
+use std::path::Path;
+
+use crate::config::{Config, ImapConfig};
+use crate::domain::{Language, Notice};
+use crate::source::imap::{ImapError, ImapSource};
+use crate::store::Store;
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub ok: bool,
+    /// What was checked, e.g. `imap support@example.be on mail.example.be:993/INBOX`.
+    pub part: String,
+    /// What was found; for a failure, what went wrong and the fix.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mark = if self.ok { '✔' } else { '✘' };
+        write!(f, "{mark} {}: {}", self.part, self.detail)
+    }
+}
+
+fn ok(part: impl Into<String>, detail: impl Into<String>) -> Finding {
+    Finding {
+        ok: true,
+        part: part.into(),
+        detail: detail.into(),
+    }
+}
+
+fn failed(part: impl Into<String>, what: impl std::fmt::Display, fix: &str) -> Finding {
+    Finding {
+        ok: false,
+        part: part.into(),
+        detail: format!("{what} — fix: {fix}"),
+    }
+}
+
+/// Checks everything the configuration at `path` names.
+pub async fn examine(path: &Path) -> Vec<Finding> {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![failed(
+                "config",
+                e,
+                "correct the file as the message says (servicedesk.toml lists every key)",
+            )]
+        }
+    };
+    let mut findings = vec![ok("config", path.display().to_string())];
+    let store = database(&config, &mut findings).await;
+    for imap in &config.imap {
+        findings.push(mailbox(imap).await);
+    }
+    if let Some(md) = &config.maildir {
+        findings.push(if md.path.join("new").is_dir() {
+            ok("maildir", md.path.display().to_string())
+        } else {
+            failed(
+                "maildir",
+                format!("{} has no new/ folder", md.path.display()),
+                "point [maildir] path at a Maildir (with new/, cur/, tmp/)",
+            )
+        });
+    }
+    if config.imap.is_empty() && config.maildir.is_none() {
+        findings.push(failed(
+            "sources",
+            "no [imap] and no [maildir]: `run` would read nothing",
+            "configure [imap] (or [maildir]); `ingest` works without either",
+        ));
+    }
+    findings.push(smtp(&config).await);
+    if let Some(store) = &store {
+        findings.push(registry(store).await);
+    }
+    findings.push(templates(&config));
+    findings.push(sorting(&config));
+    findings
+}
+
+/// The database: reachable, writable, migrations applied or pending.
+/// Returns the store when the registry can be read from it.
+async fn database(config: &Config, findings: &mut Vec<Finding>) -> Option<Store> {
+    let part = format!("database {}", config.database.shown_url());
+    let url = config.database.connect_url();
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| Path::new(p.split('?').next().unwrap_or("")))
+    {
+        if !file.exists() {
+            let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+            let creatable = dir.is_none_or(|d| writable_dir(d) || !d.exists());
+            findings.push(if creatable {
+                ok(
+                    part,
+                    "not created yet; `run` (or any command) creates it with its schema",
+                )
+            } else {
+                failed(
+                    part,
+                    format!("{} cannot be created", file.display()),
+                    "make its folder writable for the service user",
+                )
+            });
+            return None;
+        }
+        if std::fs::OpenOptions::new().append(true).open(file).is_err() {
+            findings.push(failed(
+                part,
+                format!("{} is not writable", file.display()),
+                "give the service user write access to the file and its folder",
+            ));
+            return None;
+        }
+    }
+    let store = match Store::connect_to_inspect(url).await {
+        Ok(s) => s,
+        Err(e) => {
+            findings.push(failed(
+                part,
+                e,
+                "check [database] url and password, and that the server runs",
+            ));
+            return None;
+        }
+    };
+    match store.pending_migrations().await {
+        Ok(pending) if pending.is_empty() => {
+            findings.push(ok(part, "reachable, schema up to date"));
+            Some(store)
+        }
+        Ok(pending) => {
+            findings.push(ok(
+                part,
+                format!(
+                    "reachable; {} migration(s) pending, applied when `run` starts: {}",
+                    pending.len(),
+                    pending.join(", ")
+                ),
+            ));
+            // The registry tables exist from the first migration on.
+            (pending.len() < all_migrations(&store).await).then_some(store)
+        }
+        Err(e) => {
+            findings.push(failed(
+                part,
+                e,
+                "check the database user may read the schema",
+            ));
+            None
+        }
+    }
+}
+
+async fn all_migrations(store: &Store) -> usize {
+    // An empty database has every migration pending.
+    match store.backend() {
+        crate::store::Backend::Sqlite => crate::store::sqlite::migrator().iter().count(),
+        crate::store::Backend::Postgres => crate::store::postgres::migrator().iter().count(),
+    }
+}
+
+fn writable_dir(dir: &Path) -> bool {
+    let probe = dir.join(format!(".servicedesk-doctor-{}", std::process::id()));
+    let ok = std::fs::File::create(&probe).is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+async fn mailbox(imap: &ImapConfig) -> Finding {
+    let part = format!(
+        "imap {} on {}:{}/{}",
+        imap.username, imap.host, imap.port, imap.mailbox
+    );
+    match ImapSource::check(imap).await {
+        Ok(c) => {
+            let wanted = ["IDLE", "MOVE", "UIDPLUS"];
+            let offered: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|w| c.capabilities.iter().any(|x| x == w))
+                .collect();
+            let lacking: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|w| !offered.contains(w))
+                .collect();
+            let mut detail = format!("login ok, {} message(s) waiting", c.messages);
+            if c.missing_folders.is_empty() {
+                detail.push_str(", processed and quarantine folders exist");
+            } else {
+                detail.push_str(&format!(
+                    ", {} created when `run` starts",
+                    c.missing_folders.join(" and ")
+                ));
+            }
+            if lacking.is_empty() {
+                detail.push_str(", IDLE MOVE UIDPLUS offered");
+            } else {
+                detail.push_str(&format!(
+                    ", without {} (works, polling / copying instead)",
+                    lacking.join(" ")
+                ));
+            }
+            ok(part, detail)
+        }
+        Err(e) => {
+            let fix = match &e {
+                ImapError::Login { .. } => {
+                    "check [imap] username and password (or password_file / password_env)"
+                }
+                ImapError::Connection { reason, .. }
+                    if reason.contains("certificate") || reason.contains("Certificate") =>
+                {
+                    "the server's certificate is not trusted: set [imap] ca_file to the CA that signed it, or check host"
+                }
+                ImapError::Connection { .. } => {
+                    "check [imap] host, port and tls (implicit on 993, starttls or none on 143) and that the server is reachable"
+                }
+                ImapError::Command { command, .. } if command == "EXAMINE" => {
+                    "check [imap] mailbox: that folder does not exist on the server"
+                }
+                ImapError::Command { .. } => "check the account's rights on the server",
+            };
+            failed(part, e, fix)
+        }
+    }
+}
+
+async fn smtp(config: &Config) -> Finding {
+    let Some(smtp) = &config.smtp else {
+        return match &config.file_transport {
+            Some(ft) => ok(
+                "replies",
+                format!(
+                    "written as files to {} ([file_transport])",
+                    ft.dir.display()
+                ),
+            ),
+            None => failed(
+                "smtp",
+                "no [smtp] section: replies cannot be sent",
+                "configure [smtp] (or [file_transport] for a dry run)",
+            ),
+        };
+    };
+    let part = format!("smtp {}:{}", smtp.host, smtp.port);
+    let sender = match crate::smtp::SmtpSender::new(smtp, 1) {
+        Ok(s) => s,
+        Err(e) => return failed(part, format!("{e:#}"), "check [smtp] tls and ca_file"),
+    };
+    match sender.check().await {
+        Ok(()) => ok(
+            part,
+            match &smtp.credentials {
+                Some((user, _)) => format!("connected, greeted, logged in as {user}; nothing sent"),
+                None => "connected and greeted (no AUTH configured); nothing sent".to_string(),
+            },
+        ),
+        Err(e) => {
+            let (crate::smtp::Failure::Permanent(text)
+            | crate::smtp::Failure::Transient(text)
+            | crate::smtp::Failure::Unreachable(text)) = e;
+            let fix = if text.contains("login refused") {
+                "check [smtp] username and password (or password_file / password_env)"
+            } else if text.contains("certificate") {
+                "the server's certificate is not trusted: set [smtp] ca_file, or check host"
+            } else {
+                "check [smtp] host, port and tls (starttls on 587, implicit on 465) and that the server is reachable"
+            };
+            failed(part, text, fix)
+        }
+    }
+}
+
+async fn registry(store: &Store) -> Finding {
+    match store.registry().await {
+        Ok(r) => {
+            let gaps = r.coverage_gaps();
+            let persons = r.persons().count();
+            if persons == 0 {
+                failed(
+                    "registry",
+                    "no reference persons: every sender would be told they are not registered",
+                    "import them: `servicedesk customers import` and `persons import`",
+                )
+            } else if gaps.is_empty() {
+                ok(
+                    "registry",
+                    format!("{persons} reference person(s), every customer covered"),
+                )
+            } else {
+                failed(
+                    "registry",
+                    gaps.join("; "),
+                    "import the missing contacts (`servicedesk registry check` lists them)",
+                )
+            }
+        }
+        Err(e) => failed("registry", e, "check the database"),
+    }
+}
+
+fn templates(config: &Config) -> Finding {
+    let from = config
+        .smtp
+        .as_ref()
+        .map(|s| s.from.clone())
+        .or_else(|| config.file_transport.as_ref().map(|f| f.from.clone()))
+        .unwrap_or_else(|| format!("{} <{}>", config.support.desk_name, config.support.address));
+    let fix = "correct the template ([support] templates_dir; see templates/README.md)";
+    let replier = match crate::reply::Replier::new(
+        &from,
+        &config.support.desk_name,
+        &config.support.address,
+        config.support.templates_dir.as_deref(),
+    ) {
+        Ok(r) => r,
+        Err(e) => return failed("templates", e, fix),
+    };
+    let sample = crate::mail::parse(
+        b"From: An Peeters <an.peeters@example.be>\r\nSubject: Test\r\nMessage-ID: <doctor@example.be>\r\n\r\nTest\r\n",
+    )
+    .expect("the sample mail parses");
+    for language in Language::ALL {
+        for notice in Notice::ALL {
+            let ticket = matches!(
+                notice,
+                Notice::Received | Notice::Chargeable | Notice::Suspended
+            );
+            let request = crate::reply::ReplyRequest {
+                notice,
+                language,
+                ticket: ticket.then_some("CS-000001"),
+                inbound: &sample,
+                recipient: "an.peeters@example.be",
+                name: "An Peeters",
+                customer: ticket.then_some("WZC Test"),
+                category: Some(crate::domain::Category::Question),
+                reason: (notice == Notice::Chargeable)
+                    .then_some(crate::domain::ChargeReason::Training),
+            };
+            if let Err(e) = replier.render(&request) {
+                return failed(format!("templates {language}/{notice}"), e, fix);
+            }
+        }
+    }
+    ok(
+        "templates",
+        format!(
+            "{} languages × {} notices render",
+            Language::ALL.len(),
+            Notice::ALL.len()
+        ),
+    )
+}
+
+fn sorting(config: &Config) -> Finding {
+    match crate::learn::Sorting::load(
+        config.triage.rules_file.as_deref(),
+        config.triage.model_file.as_deref(),
+    ) {
+        Ok(s) => ok(
+            "sorting",
+            format!(
+                "{} rules; {}",
+                config
+                    .triage
+                    .rules_file
+                    .as_ref()
+                    .map_or("built-in".to_string(), |p| p.display().to_string()),
+                match (&s.model, &config.triage.model_file) {
+                    (None, _) => "no model (rules alone)".to_string(),
+                    (Some(m), None) => format!("built-in model, {}", m.describe()),
+                    (Some(m), Some(p)) => format!("model {}, {}", p.display(), m.describe()),
+                }
+            ),
+        ),
+        Err(e) => failed(
+            "sorting",
+            format!("{e:#}"),
+            "correct [triage] rules_file / model_file, or remove them to use the built-in ones",
+        ),
+    }
+}
