@@ -97,9 +97,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Labels CSV (`file,category,chargeable_reason,language`), files relative to its folder.
-    #[arg(long, default_value = "tests/corpus/labels.csv")]
-    labels: PathBuf,
+    /// Labels CSV (`file,category,chargeable_reason,language`), files relative
+    /// to its folder; repeat for several corpora.
+    #[arg(
+        long,
+        default_values = ["tests/corpus/labels.csv", "tests/blind/labels.csv"]
+    )]
+    labels: Vec<PathBuf>,
     /// Where to write the model.
     #[arg(long, default_value = "config/model.bin")]
     out: PathBuf,
@@ -391,8 +395,11 @@ async fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         (false, true) => learn::Part::TrainingWithoutValidation,
         (false, false) => learn::Part::Training,
     };
-    let dir = args.labels.parent().unwrap_or(Path::new("."));
-    let corpus = learn::corpus(dir, &args.labels, part)?;
+    let mut corpus = Vec::new();
+    for labels in &args.labels {
+        let dir = labels.parent().unwrap_or(Path::new("."));
+        corpus.extend(learn::corpus(dir, labels, part)?);
+    }
     let corrected = match &args.corrections_from {
         Some(path) => {
             let config = Config::load(path)?;
