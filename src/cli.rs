@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::domain::{Category, ChargeReason, TicketStatus};
+use crate::domain::{Category, ChargeReason, ContractStatus, TicketStatus};
 use crate::learn;
 use crate::listing;
 use crate::pipeline::{Pipeline, RawMessage};
@@ -52,12 +52,12 @@ pub enum Command {
     /// Customers and their contract status.
     Customers {
         #[command(subcommand)]
-        command: ImportCommand,
+        command: CustomersCommand,
     },
     /// Reference persons of customers.
     Persons {
         #[command(subcommand)]
-        command: ImportCommand,
+        command: PersonsCommand,
     },
     /// The registry of customers and reference persons.
     Registry {
@@ -146,15 +146,52 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ImportCommand {
-    /// Import a CSV file; re-importing the same file changes nothing.
+pub enum CustomersCommand {
+    /// Import a CSV file; re-importing the same file changes nothing. A
+    /// suspended customer made active again resumes its on-hold tickets.
     Import { file: PathBuf },
+    /// List the customers with their contract status and campuses.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Set a customer's contract status. Made active again, its on-hold
+    /// tickets return to the queue and each one's writer is told work resumes.
+    Set {
+        name: String,
+        #[arg(long, value_enum, ignore_case = true)]
+        status: ContractStatus,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonsCommand {
+    /// Import a CSV file; re-importing the same file changes nothing.
+    Import {
+        file: PathBuf,
+        /// For the customers in the file, deactivate the persons absent from it.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List reference persons, the deactivated ones marked.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+        /// Only this customer's.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Deactivate a reference person: kept for the history, no longer registered.
+    Remove { email: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
     /// List customers missing a general or technical contact or a campus reference person.
     Check,
+    /// Write the registry back as `customers.csv` and `persons.csv` into DIR
+    /// (active persons; importing them changes nothing).
+    Export { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -276,15 +313,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
-        Command::Customers {
-            command: ImportCommand::Import { file },
-        } => import_customers(&config()?, &file).await,
-        Command::Persons {
-            command: ImportCommand::Import { file },
-        } => import_persons(&config()?, &file).await,
+        Command::Customers { command } => customers(&config()?, command).await,
+        Command::Persons { command } => persons(&config()?, command).await,
         Command::Registry {
             command: RegistryCommand::Check,
         } => registry_check(&config()?).await,
+        Command::Registry {
+            command: RegistryCommand::Export { dir },
+        } => registry_export(&config()?, &dir).await,
         Command::Tickets { command } => tickets(&config()?, command).await,
         Command::Intake {
             command: IntakeCommand::List { list },
@@ -316,30 +352,113 @@ async fn run(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import_customers(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
-    let text = read_csv(file)?;
-    let customers = registry::parse_customers(file, &text)?;
+async fn customers(config: &Config, command: CustomersCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
-    let s = store.import_customers(&customers).await?;
-    println!(
-        "customers: {} added, {} updated, {} unchanged",
-        s.added, s.updated, s.unchanged
-    );
+    match command {
+        CustomersCommand::Import { file } => {
+            let text = read_csv(&file)?;
+            let customers = registry::parse_customers(&file, &text)?;
+            let (s, resumed) = crate::contract::import(config, &store, &customers).await?;
+            println!(
+                "customers: {} added, {} updated, {} unchanged",
+                s.added, s.updated, s.unchanged
+            );
+            print_resumed(&resumed);
+        }
+        CustomersCommand::List { list } => {
+            let registry = store.registry().await?;
+            let customers = registry.customers();
+            if list.json {
+                print_json(&customers)?;
+            } else {
+                for c in customers {
+                    println!("{}", listing::customer_line(c));
+                }
+            }
+        }
+        CustomersCommand::Set { name, status } => {
+            let resumed = crate::contract::set(config, &store, &name, status).await?;
+            println!("{name}: contract {status}");
+            print_resumed(&resumed);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import_persons(config: &Config, file: &Path) -> anyhow::Result<ExitCode> {
-    let text = read_csv(file)?;
+fn print_resumed(resumed: &[String]) {
+    if !resumed.is_empty() {
+        println!(
+            "back in the queue, their writers told work resumes: {}",
+            resumed.join(", ")
+        );
+    }
+}
+
+async fn persons(config: &Config, command: PersonsCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
-    let known = store.registry().await?;
-    let persons = registry::parse_persons(file, &text, |name| {
-        known.customer(name).map(|c| c.name.clone())
-    })?;
-    let s = store.import_persons(&persons).await?;
-    println!(
-        "persons: {} added, {} updated, {} unchanged",
-        s.added, s.updated, s.unchanged
-    );
+    match command {
+        PersonsCommand::Import { file, replace } => {
+            let text = read_csv(&file)?;
+            let known = store.registry().await?;
+            let persons = registry::parse_persons(&file, &text, |name| {
+                known.customer(name).map(|c| c.name.clone())
+            })?;
+            let s = store.import_persons(&persons, replace).await?;
+            println!(
+                "persons: {} added, {} updated, {} unchanged{}",
+                s.added,
+                s.updated,
+                s.unchanged,
+                if replace {
+                    format!(", {} deactivated", s.deactivated)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        PersonsCommand::List { list, customer } => {
+            let mut persons = store.persons().await?;
+            if let Some(c) = &customer {
+                persons.retain(|(p, _)| p.customer.eq_ignore_ascii_case(c));
+            }
+            if list.json {
+                let rows: Vec<serde_json::Value> = persons
+                    .iter()
+                    .map(|(p, active)| {
+                        let mut v = serde_json::to_value(p).unwrap_or_default();
+                        v["active"] = serde_json::Value::Bool(*active);
+                        v
+                    })
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for (p, active) in &persons {
+                    println!("{}", listing::person_line(p, *active));
+                }
+            }
+        }
+        PersonsCommand::Remove { email } => {
+            anyhow::ensure!(
+                store.remove_person(&email).await?,
+                "{email} is not a registered reference person"
+            );
+            println!("{email}: no longer registered (kept on their tickets)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn registry_export(config: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
+    let registry = open_store(config).await?.registry().await?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in [
+        ("customers.csv", registry::customers_csv(&registry)),
+        ("persons.csv", registry::persons_csv(&registry)),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

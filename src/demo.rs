@@ -95,7 +95,7 @@ from = "Care Solutions Servicedesk <support@example.test>"
         registry::parse_persons(&persons_csv, &std::fs::read_to_string(&persons_csv)?, |n| {
             known.customer(n).map(|c| c.name.clone())
         })?;
-    store.import_persons(&persons).await?;
+    store.import_persons(&persons, false).await?;
 
     let summary = crate::daemon::run_once(&config).await?;
     println!(

@@ -317,12 +317,7 @@ async fn registry(store: &Store) -> Finding {
 }
 
 fn templates(config: &Config) -> Finding {
-    let from = config
-        .smtp
-        .as_ref()
-        .map(|s| s.from.clone())
-        .or_else(|| config.file_transport.as_ref().map(|f| f.from.clone()))
-        .unwrap_or_else(|| format!("{} <{}>", config.support.desk_name, config.support.address));
+    let from = config.reply_from();
     let fix = "correct the template ([support] templates_dir; see templates/README.md)";
     let replier = match crate::reply::Replier::new(
         &from,

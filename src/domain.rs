@@ -187,6 +187,8 @@ vocabulary! {
         Unregistered = "unregistered",
         /// An unregistered sender's message was too large to fetch.
         TooLarge = "too_large",
+        /// The customer's contract is active again: work on a ticket on hold resumes.
+        Resumed = "resumed",
     }
 }
 

@@ -19,6 +19,7 @@
 //! * [`source`]: where raw messages come from and where they go when done.
 //! * [`mail`]: raw bytes to [`mail::InboundMail`]; no I/O.
 //! * [`registry`]: customers and reference persons, CSV import, coverage check.
+//! * [`contract`]: a customer's contract changes; on-hold tickets resume.
 //! * [`triage`]: the pure decision: who wrote, what it is, what to answer.
 //! * [`learn`]: the labelled corpus, `train` and the `eval` report.
 //! * [`reply`]: a decision plus templates become outgoing messages.
@@ -36,6 +37,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod daemon;
 pub mod demo;
 pub mod doctor;

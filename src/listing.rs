@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use crate::domain::Category;
+use crate::registry::{Customer, Person};
 use crate::store::{IntakeView, OutboxEntry, ThreadEntry, TicketView};
 
 /// `s` cut to `n` characters, with `…` where it was cut.
@@ -168,6 +169,30 @@ pub fn outbox_line(e: &OutboxEntry) -> String {
         truncate(&e.recipient, 40),
         e.attempts,
         e.last_error.as_deref().unwrap_or("")
+    )
+}
+
+/// One customer: name, contract status, campuses.
+pub fn customer_line(c: &Customer) -> String {
+    format!(
+        "{:<40} {:<10} {}",
+        truncate(&c.name, 40),
+        c.status,
+        c.campuses.join(";")
+    )
+}
+
+/// One reference person, `(deactivated)` when no longer registered.
+pub fn person_line(p: &Person, active: bool) -> String {
+    format!(
+        "{:<40} {:<28} {:<32} {:<9} {:<10} {}{}",
+        truncate(&p.email, 40),
+        truncate(&p.name, 28),
+        truncate(&p.customer, 32),
+        p.role,
+        p.campus.as_deref().unwrap_or("-"),
+        p.language,
+        if active { "" } else { "  (deactivated)" }
     )
 }
 

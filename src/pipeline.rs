@@ -109,14 +109,7 @@ impl Pipeline {
             config.triage.rules_file.as_deref(),
             config.triage.model_file.as_deref(),
         )?;
-        let from = config
-            .smtp
-            .as_ref()
-            .map(|s| s.from.clone())
-            .or_else(|| config.file_transport.as_ref().map(|f| f.from.clone()))
-            .unwrap_or_else(|| {
-                format!("{} <{}>", config.support.desk_name, config.support.address)
-            });
+        let from = config.reply_from();
         let replier = Replier::new(
             &from,
             &config.support.desk_name,

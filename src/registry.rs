@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use crate::domain::Language;
+use serde::Serialize;
 
-use crate::domain::{ContractStatus, Role};
+use crate::domain::{ContractStatus, Language, Role};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Customer {
     pub name: String,
     pub status: ContractStatus,
@@ -20,7 +20,7 @@ pub struct Customer {
     pub campuses: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Person {
     /// Lower case; the key senders are matched on.
     pub email: String,
@@ -74,6 +74,13 @@ impl Registry {
 
     pub fn persons(&self) -> impl Iterator<Item = &Person> {
         self.persons.values()
+    }
+
+    /// Every customer, by name.
+    pub fn customers(&self) -> Vec<&Customer> {
+        let mut all: Vec<&Customer> = self.customers.values().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 
     /// Every gap in coverage, one line each, sorted by customer.
@@ -309,6 +316,39 @@ pub fn parse_persons(
         });
     }
     Ok(out)
+}
+
+/// The customers as `customers import` reads them, by name.
+pub fn customers_csv(registry: &Registry) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let _ = w.write_record(["customer", "contract_status", "campuses"]);
+    for c in registry.customers() {
+        let _ = w.write_record([c.name.as_str(), c.status.as_str(), &c.campuses.join(";")]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The registered persons as `persons import` reads them, by customer and address.
+pub fn persons_csv(registry: &Registry) -> String {
+    let mut persons: Vec<&Person> = registry.persons().collect();
+    persons.sort_by(|a, b| (&a.customer, &a.email).cmp(&(&b.customer, &b.email)));
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let _ = w.write_record(["email", "name", "customer", "campus", "role", "language"]);
+    for p in persons {
+        let _ = w.write_record([
+            p.email.as_str(),
+            &p.name,
+            &p.customer,
+            p.campus.as_deref().unwrap_or(""),
+            p.role.as_str(),
+            p.language.as_str(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "too_large",
         include_str!("../templates/nl/too_large.txt"),
     ),
+    ("nl", "resumed", include_str!("../templates/nl/resumed.txt")),
     (
         "fr",
         "received",
@@ -69,6 +70,7 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "too_large",
         include_str!("../templates/fr/too_large.txt"),
     ),
+    ("fr", "resumed", include_str!("../templates/fr/resumed.txt")),
     (
         "en",
         "received",
@@ -94,6 +96,7 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "too_large",
         include_str!("../templates/en/too_large.txt"),
     ),
+    ("en", "resumed", include_str!("../templates/en/resumed.txt")),
     (
         "de",
         "received",
@@ -119,6 +122,7 @@ const BUILTIN: &[(&str, &str, &str)] = &[
         "too_large",
         include_str!("../templates/de/too_large.txt"),
     ),
+    ("de", "resumed", include_str!("../templates/de/resumed.txt")),
 ];
 
 /// Why a reply could not be made.

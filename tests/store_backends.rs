@@ -55,6 +55,7 @@ fn summary(added: usize, updated: usize, unchanged: usize) -> ImportSummary {
         added,
         updated,
         unchanged,
+        deactivated: 0,
     }
 }
 

@@ -364,6 +364,16 @@ struct RawSmtp {
 }
 
 impl Config {
+    /// The `From` of automatic replies: `[smtp] from`, else
+    /// `[file_transport] from`, else the desk's name and address.
+    pub fn reply_from(&self) -> String {
+        self.smtp
+            .as_ref()
+            .map(|s| s.from.clone())
+            .or_else(|| self.file_transport.as_ref().map(|f| f.from.clone()))
+            .unwrap_or_else(|| format!("{} <{}>", self.support.desk_name, self.support.address))
+    }
+
     /// Reads and validates the configuration file.
     ///
     /// # Errors

@@ -23,7 +23,7 @@ mod tickets;
 
 pub use intake::{IntakeRecord, IntakeView};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
-pub use registry::ImportSummary;
+pub use registry::{HeldTicket, ImportSummary};
 pub use tickets::{
     CorrectedTicket, ThreadEntry, ThreadMessage, TicketChange, TicketFilter, TicketView,
 };

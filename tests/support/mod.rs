@@ -634,7 +634,7 @@ pub async fn import_registry(
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let p = store
-        .import_persons(&persons)
+        .import_persons(&persons, false)
         .await
         .expect("import persons");
     (c, p)
