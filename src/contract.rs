@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::domain::{ContractStatus, Notice};
 use crate::registry::Customer;
 use crate::reply::{Replier, ReplyRequest};
-use crate::store::{ImportSummary, NewOutboxEntry, Store, ThreadMessage};
+use crate::store::{ImportSummary, Store};
 
 /// Sets `name`'s contract status; returns the numbers of the tickets that
 /// resumed.
@@ -58,28 +58,8 @@ pub async fn set(
                 category: Some(t.category),
                 reason: None,
             })?;
-            tx.queue_reply(&NewOutboxEntry {
-                ticket: Some(&t.number),
-                notice: Notice::Resumed.as_str(),
-                message_id: &out.message_id,
-                in_reply_to: &out.in_reply_to,
-                envelope_from: &out.envelope_from,
-                recipient: &out.recipient,
-                raw: &out.raw,
-            })
-            .await?;
-            tx.add_message(
-                t.id,
-                &ThreadMessage {
-                    direction: "out",
-                    message_id: &out.message_id,
-                    from: &out.envelope_from,
-                    subject: &out.subject,
-                    body: &out.body,
-                    outsider: false,
-                },
-            )
-            .await?;
+            crate::pipeline::queue_reply(&mut tx, Some((t.id, &t.number)), Notice::Resumed, &out)
+                .await?;
             resumed.push(t.number);
         }
     }

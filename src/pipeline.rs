@@ -382,7 +382,7 @@ impl Pipeline {
         };
         let (detail, replied) = match reply {
             Ok(out) => {
-                queue(tx, None, request.notice, &out).await?;
+                queue_reply(tx, None, request.notice, &out).await?;
                 let detail = format!(
                     "not a registered reference person; {} reply queued ({})",
                     request.notice.as_str(),
@@ -440,19 +440,7 @@ impl Pipeline {
         };
         let (detail, replied) = match reply {
             Ok(out) => {
-                queue(tx, Some(&number), t.notice, &out).await?;
-                tx.add_message(
-                    ticket_id,
-                    &ThreadMessage {
-                        direction: "out",
-                        message_id: &out.message_id,
-                        from: &out.envelope_from,
-                        subject: &out.subject,
-                        body: &out.body,
-                        outsider: false,
-                    },
-                )
-                .await?;
+                queue_reply(tx, Some((ticket_id, &number)), t.notice, &out).await?;
                 (
                     format!("{sorted}; {} reply queued", t.notice.as_str()),
                     true,
@@ -694,14 +682,16 @@ fn guard<T>(step: fn(String) -> Panicked, f: impl FnOnce() -> T) -> Result<T, Pa
     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| step(panic_text(&panic)))
 }
 
-async fn queue(
+/// Queues a rendered reply for the outbox and, when it belongs to a ticket
+/// (its id and number), adds it to the ticket's thread.
+pub(crate) async fn queue_reply(
     tx: &mut Tx,
-    ticket: Option<&str>,
+    ticket: Option<(i64, &str)>,
     notice: Notice,
     out: &OutgoingReply,
 ) -> Result<(), StoreError> {
     tx.queue_reply(&NewOutboxEntry {
-        ticket,
+        ticket: ticket.map(|(_, number)| number),
         notice: notice.as_str(),
         message_id: &out.message_id,
         in_reply_to: &out.in_reply_to,
@@ -709,7 +699,22 @@ async fn queue(
         recipient: &out.recipient,
         raw: &out.raw,
     })
-    .await
+    .await?;
+    if let Some((id, _)) = ticket {
+        tx.add_message(
+            id,
+            &ThreadMessage {
+                direction: "out",
+                message_id: &out.message_id,
+                from: &out.envelope_from,
+                subject: &out.subject,
+                body: &out.body,
+                outsider: false,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn log_processed(p: &Processed) {

@@ -176,6 +176,8 @@ impl RawDatabase {
 }
 
 /// A section's `password`, `password_file` and `password_env` as written.
+/// Each section declares the three keys itself rather than flattening this
+/// struct in: serde's `flatten` loses the line of a mistyped key.
 #[derive(Default)]
 pub(super) struct RawSecret {
     password: Option<String>,
