@@ -30,12 +30,12 @@ pub async fn set(
         config.support.templates_dir.as_deref(),
     )?;
     let mut tx = store.begin(&config.support.ticket_prefix).await?;
-    let Some(before) = tx.set_contract_status(name, status).await? else {
+    let Some((before, registered)) = tx.set_contract_status(name, status).await? else {
         anyhow::bail!("no customer is called {name:?}; `servicedesk customers list` shows them");
     };
     let mut resumed = Vec::new();
     if before == ContractStatus::Suspended && status == ContractStatus::Active {
-        for t in tx.held_tickets(name).await? {
+        for t in tx.held_tickets(&registered).await? {
             tx.resume_ticket(t.id).await?;
             // The notice answers the mail that opened the ticket.
             let inbound = crate::mail::parse(
@@ -54,7 +54,7 @@ pub async fn set(
                 inbound: &inbound,
                 recipient: &t.sender,
                 name: &t.sender_name,
-                customer: Some(name),
+                customer: Some(&registered),
                 category: Some(t.category),
                 reason: None,
             })?;

@@ -56,8 +56,14 @@ async fn registry_shrinks_and_changes(backend: Backend) {
         .clone();
     assert_eq!(store.ticket(&number).await.unwrap().0.status, "on_hold");
 
-    // Active again: back in the queue, one notice to the writer.
-    let out = cli(&["customers", "set", TILLEULS, "--status", "active"]);
+    // Active again (the name in any case): back in the queue, one notice to the writer.
+    let out = cli(&[
+        "customers",
+        "set",
+        "RÉSIDENCE LES TILLEULS",
+        "--status",
+        "active",
+    ]);
     assert!(out.contains(&number), "{out}");
     let (t, thread) = store.ticket(&number).await.unwrap();
     assert_eq!(t.status, "new");

@@ -255,8 +255,9 @@ pub struct HeldTicket {
 }
 
 impl Tx {
-    /// Sets a customer's contract status; returns the one it had, or `None`
-    /// when no customer has that name (any case).
+    /// Sets a customer's contract status; returns the one it had and the
+    /// customer's name as registered, or `None` when no customer has that
+    /// name (any case).
     ///
     /// # Errors
     ///
@@ -265,9 +266,9 @@ impl Tx {
         &mut self,
         name: &str,
         status: ContractStatus,
-    ) -> Result<Option<ContractStatus>> {
+    ) -> Result<Option<(ContractStatus, String)>> {
         let key = name.trim().to_lowercase();
-        let Some(row) = sqlx::query("SELECT contract_status FROM customers WHERE key = $1")
+        let Some(row) = sqlx::query("SELECT name, contract_status FROM customers WHERE key = $1")
             .bind(&key)
             .fetch_optional(&mut *self.tx)
             .await?
@@ -280,10 +281,11 @@ impl Tx {
             .bind(status.as_str())
             .execute(&mut *self.tx)
             .await?;
-        Ok(Some(old))
+        Ok(Some((old, row.try_get("name")?)))
     }
 
-    /// The customer's tickets on hold, oldest first.
+    /// The tickets on hold of the customer registered as `customer` (tickets
+    /// carry the registered name), oldest first.
     ///
     /// # Errors
     ///
@@ -293,9 +295,9 @@ impl Tx {
             "SELECT t.id, t.number, t.sender, t.sender_name, t.language, t.category, t.subject, \
                     (SELECT m.message_id FROM messages m WHERE m.ticket_id = t.id AND m.direction = 'in' \
                      ORDER BY m.id LIMIT 1) AS first_message_id \
-             FROM tickets t WHERE LOWER(t.customer) = $1 AND t.status = 'on_hold' ORDER BY t.id",
+             FROM tickets t WHERE t.customer = $1 AND t.status = 'on_hold' ORDER BY t.id",
         )
-        .bind(customer.trim().to_lowercase())
+        .bind(customer)
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter()
