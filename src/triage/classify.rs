@@ -294,8 +294,13 @@ impl Rules {
         change_requests_chargeable: bool,
         explain: bool,
     ) -> Sorted {
-        let by_rules = self.classify(reading, change_requests_chargeable);
+        let mut by_rules = self.classify(reading, change_requests_chargeable);
         let Some(model) = model else {
+            by_rules.chargeable = unless_nothing_is_broken(
+                by_rules.category,
+                by_rules.chargeable,
+                &by_rules.evidence,
+            );
             return by_rules;
         };
         let x = features(reading, &by_rules.evidence.rules);
@@ -349,6 +354,7 @@ impl Rules {
         } else {
             None
         };
+        let chargeable = unless_nothing_is_broken(category, chargeable, &by_rules.evidence);
         let reason_p = if chargeable.is_some() {
             reason_p
         } else {
@@ -374,6 +380,25 @@ impl Rules {
     }
 }
 
+/// Their own hardware, network or operating system is chargeable work only
+/// when something of theirs is broken: a question that merely names
+/// Windows, SQL Server or the network, with no sign of a failure among the
+/// rules that fired, is answered within the contract.
+fn unless_nothing_is_broken(
+    category: Category,
+    chargeable: Option<ChargeReason>,
+    evidence: &Evidence,
+) -> Option<ChargeReason> {
+    let failing = evidence
+        .scores
+        .get(Category::Incident.as_str())
+        .is_some_and(|s| *s > 0.0);
+    match chargeable {
+        Some(ChargeReason::Infrastructure) if category == Category::Question && !failing => None,
+        other => other,
+    }
+}
+
 fn softmax(scores: &mut [f32]) {
     let max = scores.iter().copied().fold(f32::MIN, f32::max);
     let sum: f32 = scores
@@ -391,6 +416,32 @@ fn softmax(scores: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_naming_their_systems_is_not_infrastructure_unless_something_is_broken() {
+        let rules = Rules::builtin();
+        let model = crate::triage::model::load(None).unwrap();
+        let ask = Reading::of(
+            "Vraag over Windows 11",
+            "Dag, we vervangen onze pc's door laptops met Windows 11 en SQL Server 2022 op een nieuwe server. Wat zijn de minimale vereisten voor jullie client?",
+        );
+        for m in [None, model.as_ref()] {
+            let s = rules.sort(&ask, m, true, false);
+            assert_eq!(s.category, Category::Question, "{:?}", s.evidence);
+            assert_eq!(s.chargeable, None, "{:?}", s.evidence);
+        }
+        let broken = Reading::of(
+            "Netwerk plat",
+            "Sinds de switch op de eerste verdieping vervangen is, werkt het netwerk niet meer en krijgen de pc's geen verbinding met de server. Foutmelding: netwerkpad niet gevonden.",
+        );
+        let s = rules.sort(&broken, model.as_ref(), true, false);
+        assert_eq!(
+            s.chargeable,
+            Some(ChargeReason::Infrastructure),
+            "{:?}",
+            s.evidence
+        );
+    }
 
     #[test]
     fn builtin_rules_compile() {
