@@ -97,11 +97,7 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
 async fn database(config: &Config, findings: &mut Vec<Finding>) -> Option<Store> {
     let part = format!("database {}", config.database.shown_url());
     let url = config.database.connect_url();
-    if let Some(file) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(|p| Path::new(p.split('?').next().unwrap_or("")))
-    {
+    if let Some(file) = crate::store::sqlite::file_of(url) {
         if !file.exists() {
             let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
             let creatable = dir.is_none_or(|d| writable_dir(d) || !d.exists());
@@ -154,7 +150,7 @@ async fn database(config: &Config, findings: &mut Vec<Finding>) -> Option<Store>
                 ),
             ));
             // The registry tables exist from the first migration on.
-            (pending.len() < all_migrations(&store).await).then_some(store)
+            (pending.len() < store.migrator().iter().count()).then_some(store)
         }
         Err(e) => {
             findings.push(failed(
@@ -164,14 +160,6 @@ async fn database(config: &Config, findings: &mut Vec<Finding>) -> Option<Store>
             ));
             None
         }
-    }
-}
-
-async fn all_migrations(store: &Store) -> usize {
-    // An empty database has every migration pending.
-    match store.backend() {
-        crate::store::Backend::Sqlite => crate::store::sqlite::migrator().iter().count(),
-        crate::store::Backend::Postgres => crate::store::postgres::migrator().iter().count(),
     }
 }
 

@@ -170,6 +170,14 @@ impl Store {
         }
     }
 
+    /// The built-in migrations of this store's backend.
+    pub fn migrator(&self) -> sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => sqlite::migrator(),
+            Backend::Postgres => postgres::migrator(),
+        }
+    }
+
     /// The built-in migrations not yet applied to this database, as
     /// `0009 ticketless replies index`; all of them for an empty database.
     ///
@@ -177,10 +185,7 @@ impl Store {
     ///
     /// On database failure.
     pub async fn pending_migrations(&self) -> Result<Vec<String>> {
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlite::migrator(),
-            Backend::Postgres => postgres::migrator(),
-        };
+        let migrator = self.migrator();
         // No table yet: nothing applied.
         let applied: Vec<i64> =
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")

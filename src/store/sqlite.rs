@@ -12,6 +12,16 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     sqlx::migrate!("migrations/sqlite")
 }
 
+/// The database file a `sqlite:` URL names; `None` for another scheme or
+/// an in-memory database.
+pub fn file_of(url: &str) -> Option<&std::path::Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && path != ":memory:").then(|| std::path::Path::new(path))
+}
+
 /// Opens (creating if needed) the SQLite database at `url` and, when
 /// `migrate` is set, brings its schema up to date. Without `migrate` the
 /// file must exist and nothing is changed in it.
@@ -20,14 +30,8 @@ pub fn migrator() -> sqlx::migrate::Migrator {
 ///
 /// When the file or its folder cannot be created or the schema migrated.
 pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or("");
-    if migrate && !path.is_empty() && path != ":memory:" {
-        if let Some(dir) = std::path::Path::new(path).parent() {
+    if let Some(file) = file_of(url).filter(|_| migrate) {
+        if let Some(dir) = file.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(|e| super::StoreError::Other(e.into()))?;
             }
