@@ -165,6 +165,20 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// How urgent a ticket is: the SLA clock's targets depend on it.
+    #[derive(Default)]
+    Priority ("priority") {
+        #[default]
+        Normal = "normal",
+        /// Seriously hinders work, but care goes on.
+        High = "high",
+        /// An outage that stops care work (medication rounds, nurse call,
+        /// resident files) for a ward or a campus.
+        Critical = "critical",
+    }
+}
+
+vocabulary! {
     /// Where a ticket stands.
     TicketStatus ("ticket status") {
         New = "new",

@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Category, ChargeReason, Language};
+use crate::domain::{Category, ChargeReason, Language, Priority};
 use crate::mail;
 use crate::store::CorrectedTicket;
+use crate::triage::classify::{rule_shares, Sorted};
 use crate::triage::model::{self, Example, Model};
 use crate::triage::text::Reading;
 use crate::triage::{language, Rules};
@@ -24,6 +25,11 @@ pub struct Labelled {
     pub category: Category,
     pub reason: Option<ChargeReason>,
     pub language: Language,
+    /// `None` where the labels file has no `priority` column.
+    pub priority: Option<Priority>,
+    /// The mail itself when it is built into the binary (see
+    /// [`builtin_corpus`]); otherwise it is read from `path`.
+    pub raw: Option<&'static [u8]>,
 }
 
 /// The number at the end of a file's name: `nl-0005.eml` → 5.
@@ -45,8 +51,8 @@ pub fn is_validation(path: &Path) -> bool {
     file_number(path).is_some_and(|n| n % 5 == 1)
 }
 
-/// Reads a labels CSV (`file,category,chargeable_reason,language`); files
-/// are relative to `dir`.
+/// Reads a labels CSV (`file,category,chargeable_reason,language`, and
+/// optionally `priority`); files are relative to `dir`.
 ///
 /// # Errors
 ///
@@ -54,6 +60,11 @@ pub fn is_validation(path: &Path) -> bool {
 pub fn load_labels(dir: &Path, labels: &Path) -> anyhow::Result<Vec<Labelled>> {
     let text = std::fs::read_to_string(labels)
         .map_err(|e| anyhow::anyhow!("{}: cannot read ({e})", labels.display()))?;
+    parse_labels(dir, labels, &text)
+}
+
+/// [`load_labels`] of a text already read; `labels` names it in errors.
+fn parse_labels(dir: &Path, labels: &Path, text: &str) -> anyhow::Result<Vec<Labelled>> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -70,6 +81,7 @@ pub fn load_labels(dir: &Path, labels: &Path) -> anyhow::Result<Vec<Labelled>> {
             labels.display()
         );
     };
+    let p = col("priority");
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec?;
@@ -85,19 +97,62 @@ pub fn load_labels(dir: &Path, labels: &Path) -> anyhow::Result<Vec<Labelled>> {
         };
         let language =
             Language::parse(&rec[l]).ok_or_else(|| bad("language must be nl, fr, en or de"))?;
+        let priority = match p.map(|p| rec.get(p).unwrap_or("").trim()) {
+            None | Some("") => None,
+            Some(x) => Some(
+                Priority::parse(x)
+                    .ok_or_else(|| bad("priority must be empty or normal, high, critical"))?,
+            ),
+        };
         out.push(Labelled {
             path: dir.join(&rec[f]),
             category,
             reason,
             language,
+            priority,
+            raw: None,
         });
     }
     Ok(out)
 }
 
-/// The reading of one mail file, as triage sees it.
-fn read_mail(path: &Path) -> anyhow::Result<(Reading, mail::InboundMail)> {
-    let raw = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+mod embedded {
+    // `CORPORA`: (name, labels CSV, [(file, bytes)]) of each labelled
+    // corpus under `tests/`, written by build.rs.
+    include!(concat!(env!("OUT_DIR"), "/corpora.rs"));
+}
+
+/// The labelled corpora built into the binary (`tests/corpus` and
+/// `tests/blind`), in `part`: what a desk's own model is trained and judged
+/// on besides its agents' corrections, with no files to install. Paths read
+/// `corpus/nl/nl-0001.eml`.
+pub fn builtin_corpus(part: Part) -> Vec<Labelled> {
+    let mut out = Vec::new();
+    for (name, labels, files) in embedded::CORPORA {
+        let set = parse_labels(Path::new(name), Path::new(name), labels)
+            .expect("the built-in labels are valid (checked by a test)");
+        for mut l in set {
+            let rel = l.path.strip_prefix(name).unwrap_or(&l.path);
+            l.raw = files
+                .binary_search_by(|(f, _)| Path::new(f).cmp(rel))
+                .ok()
+                .map(|i| files[i].1);
+            out.push(l);
+        }
+    }
+    out.retain(|l| part.holds(&l.path));
+    out
+}
+
+/// The reading of one labelled mail, as triage sees it.
+fn read_mail(l: &Labelled) -> anyhow::Result<(Reading, mail::InboundMail)> {
+    let path = &l.path;
+    let raw = match l.raw {
+        Some(bytes) => std::borrow::Cow::Borrowed(bytes),
+        None => std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .into(),
+    };
     let m = mail::parse(&raw).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok((Reading::of(&m.subject, &m.text), m))
 }
@@ -108,13 +163,16 @@ pub fn example(
     reading: &Reading,
     category: Category,
     reason: Option<ChargeReason>,
+    priority: Option<Priority>,
     weight: f32,
 ) -> Example {
-    let hits = rules.classify(reading, true).evidence.rules;
+    let by_rules = rules.classify(reading, true);
     Example {
-        features: model::features(reading, &hits),
+        features: model::features(reading, &by_rules.evidence.rules),
+        rule_shares: rule_shares(&by_rules.evidence),
         category,
         reason,
+        priority,
         weight,
     }
 }
@@ -127,8 +185,10 @@ pub fn example(
 pub fn examples(rules: &Rules, set: &[Labelled]) -> anyhow::Result<Vec<Example>> {
     set.iter()
         .map(|l| {
-            let (reading, _) = read_mail(&l.path)?;
-            Ok(example(rules, &reading, l.category, l.reason, 1.0))
+            let (reading, _) = read_mail(l)?;
+            Ok(example(
+                rules, &reading, l.category, l.reason, l.priority, 1.0,
+            ))
         })
         .collect()
 }
@@ -160,6 +220,7 @@ pub fn correction_examples(rules: &Rules, corrected: &[CorrectedTicket]) -> Vec<
                 &reading,
                 c.category,
                 c.chargeable_reason,
+                None,
                 CORRECTION_WEIGHT,
             )
         })
@@ -236,14 +297,21 @@ pub enum Part {
 /// As [`load_labels`].
 pub fn corpus(dir: &Path, labels: &Path, part: Part) -> anyhow::Result<Vec<Labelled>> {
     let mut set = load_labels(dir, labels)?;
-    set.retain(|l| match part {
-        Part::Training => !is_holdout(&l.path),
-        Part::TrainingWithoutValidation => !is_holdout(&l.path) && !is_validation(&l.path),
-        Part::All => true,
-        Part::Holdout => is_holdout(&l.path),
-        Part::Validation => is_validation(&l.path),
-    });
+    set.retain(|l| part.holds(&l.path));
     Ok(set)
+}
+
+impl Part {
+    /// Whether the file at `path` belongs to this part.
+    pub fn holds(self, path: &Path) -> bool {
+        match self {
+            Part::Training => !is_holdout(path),
+            Part::TrainingWithoutValidation => !is_holdout(path) && !is_validation(path),
+            Part::All => true,
+            Part::Holdout => is_holdout(path),
+            Part::Validation => is_validation(path),
+        }
+    }
 }
 
 /// Fits the model `train` writes: on `corpus` and on the tickets agents
@@ -256,7 +324,71 @@ pub fn fit(corpus: &[Labelled], corrected: &[CorrectedTicket]) -> anyhow::Result
     let rules = Rules::builtin();
     let mut examples = examples(&rules, corpus)?;
     examples.extend(correction_examples(&rules, corrected));
-    Ok(train(&examples))
+    let temperature = cross_fitted_temperature(&rules, &examples);
+    Ok(train(&examples).calibrated(temperature))
+}
+
+/// How many parts [`cross_fitted_temperature`] splits the examples into.
+const FOLDS: usize = 5;
+
+/// The temperature that makes the category confidence honest, fitted on
+/// predictions for mail the model was not trained on: the examples are
+/// split into [`FOLDS`] parts, a model is trained on all but one part and
+/// sorts that part, and the temperature that gives those sortings the
+/// highest likelihood wins. The final model, trained on everything, is a
+/// little surer than each of these, so the figure errs on the modest side.
+pub fn cross_fitted_temperature(rules: &Rules, examples: &[Example]) -> f32 {
+    if examples.len() < FOLDS * 4 {
+        return 1.0;
+    }
+    let mut scored: Vec<(Vec<f32>, usize)> = Vec::with_capacity(examples.len());
+    for fold in 0..FOLDS {
+        let rest: Vec<Example> = examples
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % FOLDS != fold)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let m = train(&rest);
+        for e in examples.iter().skip(fold).step_by(FOLDS) {
+            let logits = rules.category_logits(&m.predict(&e.features), &e.rule_shares);
+            let truth = Category::ALL
+                .iter()
+                .position(|c| *c == e.category)
+                .unwrap_or(0);
+            scored.push((logits, truth));
+        }
+    }
+    fit_temperature(&scored)
+}
+
+/// The temperature in [0.05, 5] that minimises the negative
+/// log-likelihood of the true classes (golden-section search on its
+/// logarithm: the likelihood is unimodal in it).
+pub fn fit_temperature(scored: &[(Vec<f32>, usize)]) -> f32 {
+    let nll = |t: f64| -> f64 {
+        scored
+            .iter()
+            .map(|(logits, truth)| {
+                let z: Vec<f64> = logits.iter().map(|l| f64::from(*l) / t).collect();
+                let max = z.iter().copied().fold(f64::MIN, f64::max);
+                let sum: f64 = z.iter().map(|v| (v - max).exp()).sum();
+                max + sum.ln() - z[*truth]
+            })
+            .sum()
+    };
+    let (mut lo, mut hi) = (0.05f64.ln(), 5f64.ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..60 {
+        let a = hi - g * (hi - lo);
+        let b = lo + g * (hi - lo);
+        if nll(a.exp()) < nll(b.exp()) {
+            hi = b;
+        } else {
+            lo = a;
+        }
+    }
+    ((lo + hi) / 2.0).exp() as f32
 }
 
 /// Counts for one class.
@@ -297,14 +429,18 @@ pub struct Report {
     per_reason: BTreeMap<&'static str, Counts>,
     pub language_correct: u32,
     /// Per confidence band (see [`BANDS`]): mails sorted with a category
-    /// confidence in it, and how many of those were right.
-    reliability: [(u32, u32); BANDS.len()],
+    /// confidence in it, how many of those were right, and the sum of
+    /// their confidences.
+    reliability: [(u32, u32, f64); BANDS.len()],
+    /// priority[truth][predicted] in [`Priority::ALL`] order, for mails
+    /// whose label gives a priority.
+    priority: [[u32; 3]; 3],
     /// Files that were wrong, for looking at.
     pub mistakes: Vec<String>,
 }
 
 /// The lower bounds of the confidence bands of the reliability table.
-const BANDS: [f32; 6] = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9];
+const BANDS: [f32; 9] = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
 
 /// From this category confidence on, a ticket is not flagged for checking.
 const CONFIDENT: f32 = crate::triage::UNSURE_BELOW;
@@ -347,17 +483,45 @@ impl Report {
             .iter()
             .zip(BANDS)
             .filter(|(_, low)| *low >= CONFIDENT)
-            .fold((0, 0), |(n, r), ((bn, br), _)| (n + bn, r + br))
+            .fold((0, 0), |(n, r), ((bn, br, _), _)| (n + bn, r + br))
     }
 
-    fn add(
-        &mut self,
-        truth: &Labelled,
-        category: Category,
-        confidence: f32,
-        reason: Option<ChargeReason>,
-        lang: Language,
-    ) {
+    /// The expected calibration error: the gap between the confidence and
+    /// the share right, averaged over the bands, weighted by their mails.
+    pub fn calibration_error(&self) -> f64 {
+        let gaps: f64 = self
+            .reliability
+            .iter()
+            .filter(|(n, _, _)| *n > 0)
+            .map(|(_, right, sum)| (sum - f64::from(*right)).abs())
+            .sum();
+        gaps / f64::from(self.mails.max(1))
+    }
+
+    /// Share of the critical mails sorted critical.
+    pub fn critical_recall(&self) -> f64 {
+        let row: u32 = self.priority[2].iter().sum();
+        ratio(self.priority[2][2], row)
+    }
+
+    /// Share of the mails sorted critical that are.
+    pub fn critical_precision(&self) -> f64 {
+        let col: u32 = (0..3).map(|t| self.priority[t][2]).sum();
+        ratio(self.priority[2][2], col)
+    }
+
+    /// Share of the mails with a labelled priority that got it.
+    pub fn priority_accuracy(&self) -> f64 {
+        let all: u32 = self.priority.iter().flatten().sum();
+        ratio((0..3).map(|i| self.priority[i][i]).sum(), all)
+    }
+
+    fn add(&mut self, truth: &Labelled, sorted: &Sorted, lang: Language) {
+        let (category, confidence, reason) = (
+            sorted.category,
+            sorted.evidence.confidence,
+            sorted.chargeable,
+        );
         let idx = |c: Category| Category::ALL.iter().position(|x| *x == c).unwrap_or(0);
         self.mails += 1;
         let band = BANDS
@@ -366,6 +530,7 @@ impl Report {
             .unwrap_or(0);
         self.reliability[band].0 += 1;
         self.reliability[band].1 += u32::from(truth.category == category);
+        self.reliability[band].2 += f64::from(confidence);
         self.confusion[idx(truth.category)][idx(category)] += 1;
         let mut wrong = Vec::new();
         if truth.category == category {
@@ -409,6 +574,13 @@ impl Report {
             self.language_correct += 1;
         } else {
             wrong.push(format!("language {lang} (is {})", truth.language));
+        }
+        if let Some(p) = truth.priority {
+            let pi = |p: Priority| Priority::ALL.iter().position(|x| *x == p).unwrap_or(0);
+            self.priority[pi(p)][pi(sorted.priority)] += 1;
+            if p != sorted.priority {
+                wrong.push(format!("priority {} (is {p})", sorted.priority.as_str()));
+            }
         }
         if !wrong.is_empty() {
             self.mistakes
@@ -473,20 +645,51 @@ impl fmt::Display for Report {
             )?;
         }
         writeln!(f, "language accuracy: {}", pct(self.language_accuracy()))?;
-        writeln!(f, "reliability (category confidence: mails, share right):")?;
-        for (i, low) in BANDS.iter().enumerate() {
-            let high = BANDS.get(i + 1).copied().unwrap_or(1.0);
-            let (n, right) = self.reliability[i];
+        let labelled: u32 = self.priority.iter().flatten().sum();
+        if labelled > 0 {
             writeln!(
                 f,
-                "  {low:.1}-{high:.1} {n:>7} {}",
-                if n == 0 {
-                    "      -".to_string()
-                } else {
-                    pct(ratio(right, n))
-                }
+                "priority ({labelled} labelled): right {}, critical precision {}, recall {}",
+                pct(self.priority_accuracy()),
+                pct(self.critical_precision()),
+                pct(self.critical_recall())
             )?;
+            write!(f, "  {:<10}", "")?;
+            for p in Priority::ALL {
+                write!(f, " {:>9}", p.as_str())?;
+            }
+            writeln!(f)?;
+            for (i, p) in Priority::ALL.iter().enumerate() {
+                write!(f, "  {:<10}", p.as_str())?;
+                for j in 0..3 {
+                    write!(f, " {:>9}", self.priority[i][j])?;
+                }
+                writeln!(f)?;
+            }
         }
+        writeln!(
+            f,
+            "reliability (category confidence: mails, mean confidence, share right):"
+        )?;
+        for (i, low) in BANDS.iter().enumerate() {
+            let high = BANDS.get(i + 1).copied().unwrap_or(1.0);
+            let (n, right, sum) = self.reliability[i];
+            if n == 0 {
+                writeln!(f, "  {low:.2}-{high:.2} {n:>7}       -       -")?;
+            } else {
+                writeln!(
+                    f,
+                    "  {low:.2}-{high:.2} {n:>7} {} {}",
+                    pct(sum / f64::from(n)),
+                    pct(ratio(right, n))
+                )?;
+            }
+        }
+        writeln!(
+            f,
+            "calibration error (confidence vs share right, weighted): {:.1} points",
+            self.calibration_error() * 100.0
+        )?;
         let (n, right) = self.confident();
         writeln!(
             f,
@@ -505,16 +708,10 @@ impl fmt::Display for Report {
 pub fn evaluate(rules: &Rules, model: Option<&Model>, set: &[Labelled]) -> anyhow::Result<Report> {
     let mut report = Report::default();
     for l in set {
-        let (reading, _) = read_mail(&l.path)?;
+        let (reading, _) = read_mail(l)?;
         let sorted = rules.sort(&reading, model, true, false);
         let lang = language::detect_best(&reading.for_language());
-        report.add(
-            l,
-            sorted.category,
-            sorted.evidence.confidence,
-            sorted.chargeable,
-            lang,
-        );
+        report.add(l, &sorted, lang);
     }
     Ok(report)
 }
@@ -566,6 +763,52 @@ mod tests {
             train(&backward).to_bytes(),
             "the same corrections in another order train the same model"
         );
+    }
+
+    #[test]
+    fn the_built_in_corpora_are_whole() {
+        let all = builtin_corpus(Part::All);
+        assert!(all.len() >= 1580, "{}", all.len());
+        assert!(
+            all.iter().all(|l| l.raw.is_some()),
+            "a labelled file is missing"
+        );
+        assert!(all.iter().all(|l| l.priority.is_some()));
+        let held = builtin_corpus(Part::Holdout);
+        assert!(held.iter().all(|l| is_holdout(&l.path)));
+        assert_eq!(held.len() + builtin_corpus(Part::Training).len(), all.len());
+        let (reading, _) = read_mail(&all[0]).unwrap();
+        assert!(!reading.body.is_empty());
+    }
+
+    #[test]
+    fn the_fitted_temperature_is_the_one_that_made_the_confidence() {
+        // Sortings whose confidence is too sure by a factor of 2 in the
+        // logits: right exactly as often as softmax(logits / 2) says.
+        let mut scored = Vec::new();
+        let mut rng = 7u64;
+        for _ in 0..4000 {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let margin = 1.0 + (rng >> 40) as f32 / (1u64 << 24) as f32 * 5.0;
+            let logits = vec![margin, 0.0, 0.0, 0.0];
+            let p_right = 1.0 / (1.0 + 3.0 * (-margin / 2.0).exp());
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (rng >> 40) as f32 / (1u64 << 24) as f32;
+            scored.push((
+                logits,
+                if u < p_right {
+                    0
+                } else {
+                    1 + (rng % 3) as usize
+                },
+            ));
+        }
+        let t = fit_temperature(&scored);
+        assert!((1.7..2.3).contains(&t), "{t}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! weighted multilingual rules in `config/rules.toml` that a desk can tune.
 //!
 //! Each rule is a regular expression with a weight that votes for one
-//! category or one chargeable reason. Matches in the subject weigh more than
+//! category, one chargeable reason or one priority. Matches in the subject weigh more than
 //! in the body. Every decision keeps the rules that fired, so an agent can see
 //! why a ticket was sorted the way it was.
 
@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::model::{features, Model, REASONS};
+use super::model::{features, Model, Prediction, REASONS};
 use super::text::Reading;
-use super::{Category, ChargeReason};
+use super::{Category, ChargeReason, Priority};
 
 /// The rules shipped with the binary; a desk may point `[triage] rules_file` elsewhere.
 pub const DEFAULT_RULES: &str = include_str!("../../config/rules.toml");
@@ -46,6 +46,9 @@ struct Settings {
     default_category: String,
     /// How much the rules' share of the votes adds to the model's log-probability.
     rule_weight: f32,
+    /// The same for the priority: how much the priority rules' votes (each
+    /// point of score, up to 3) add to the model's log-probability.
+    priority_rule_weight: f32,
     /// A request is flagged chargeable when the model's probability of
     /// "in scope" is below this and the rules' votes for some reason exceed
     /// `model_reason_gate` (one weak sign, like a PC being mentioned, is not enough)...
@@ -62,6 +65,7 @@ impl Default for Settings {
             reason_threshold: 2.0,
             default_category: "question".into(),
             rule_weight: 1.3,
+            priority_rule_weight: 1.0,
             model_reason_threshold: 0.7,
             model_reason_gate: 1.0,
             model_reason_sure: 0.1,
@@ -77,6 +81,8 @@ struct RawRule {
     category: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    #[serde(default)]
+    priority: Option<String>,
     weight: f32,
     pattern: String,
 }
@@ -85,6 +91,7 @@ struct RawRule {
 enum Target {
     Category(Category),
     Reason(ChargeReason),
+    Priority(Priority),
 }
 
 #[derive(Debug)]
@@ -103,6 +110,7 @@ pub struct Rules {
     reason_threshold: f32,
     default_category: Category,
     rule_weight: f32,
+    priority_rule_weight: f32,
     reason_threshold_model: f32,
     model_reason_gate: f32,
     model_reason_sure: f32,
@@ -127,6 +135,13 @@ pub struct Evidence {
     /// True when the trained model took part in the decision.
     #[serde(default)]
     pub model: bool,
+    /// The probability of the chosen priority (model), or the rules' share
+    /// of the priority votes.
+    #[serde(default)]
+    pub priority_confidence: Option<f32>,
+    /// The model's strongest features for the chosen priority.
+    #[serde(default)]
+    pub priority_features: Vec<(String, f32)>,
 }
 
 /// What classification found.
@@ -134,9 +149,12 @@ pub struct Evidence {
 pub struct Sorted {
     pub category: Category,
     pub chargeable: Option<ChargeReason>,
+    pub priority: Priority,
     pub evidence: Evidence,
     /// The rules' votes per chargeable reason.
     pub reason_votes: BTreeMap<ChargeReason, f32>,
+    /// The rules' votes per priority.
+    pub priority_votes: BTreeMap<Priority, f32>,
 }
 
 fn line_of(text: &str, needle: &str) -> Option<usize> {
@@ -181,14 +199,20 @@ impl Rules {
             let at = line_of(text, &format!("\"{}\"", r.id))
                 .map(|l| format!("line {l}: "))
                 .unwrap_or_default();
-            let target = match (&r.category, &r.reason) {
-                (Some(c), None) => Target::Category(Category::parse(c).ok_or_else(|| {
+            let target = match (&r.category, &r.reason, &r.priority) {
+                (None, None, Some(p)) => Target::Priority(Priority::parse(p).ok_or_else(|| {
+                    err(format!(
+                        "{at}rule {}: priority {p:?} must be normal, high or critical",
+                        r.id
+                    ))
+                })?),
+                (Some(c), None, None) => Target::Category(Category::parse(c).ok_or_else(|| {
                     err(format!(
                         "{at}rule {}: category {c:?} must be question, incident, change or feedback",
                         r.id
                     ))
                 })?),
-                (None, Some(x)) => Target::Reason(ChargeReason::parse(x).ok_or_else(|| {
+                (None, Some(x), None) => Target::Reason(ChargeReason::parse(x).ok_or_else(|| {
                     err(format!(
                         "{at}rule {}: reason {x:?} must be infrastructure, training, own_modification, on_site or change_request",
                         r.id
@@ -196,7 +220,7 @@ impl Rules {
                 })?),
                 _ => {
                     return Err(err(format!(
-                        "{at}rule {}: give exactly one of category or reason",
+                        "{at}rule {}: give exactly one of category, reason or priority",
                         r.id
                     )))
                 }
@@ -216,6 +240,7 @@ impl Rules {
             reason_threshold: raw.settings.reason_threshold,
             default_category,
             rule_weight: raw.settings.rule_weight,
+            priority_rule_weight: raw.settings.priority_rule_weight,
             reason_threshold_model: raw.settings.model_reason_threshold,
             model_reason_gate: raw.settings.model_reason_gate,
             model_reason_sure: raw.settings.model_reason_sure,
@@ -226,6 +251,7 @@ impl Rules {
     pub fn classify(&self, reading: &Reading, change_requests_chargeable: bool) -> Sorted {
         let mut category_scores: BTreeMap<Category, f32> = BTreeMap::new();
         let mut reason_scores: BTreeMap<ChargeReason, f32> = BTreeMap::new();
+        let mut priority_scores: BTreeMap<Priority, f32> = BTreeMap::new();
         let mut fired: Vec<(String, f32)> = Vec::new();
         for rule in &self.rules {
             let mut score = 0.0;
@@ -241,6 +267,7 @@ impl Rules {
             match rule.target {
                 Target::Category(c) => *category_scores.entry(c).or_default() += score,
                 Target::Reason(r) => *reason_scores.entry(r).or_default() += score,
+                Target::Priority(p) => *priority_scores.entry(p).or_default() += score,
             }
             fired.push((rule.id.clone(), score));
         }
@@ -267,9 +294,18 @@ impl Rules {
         if category == Category::Change && change_requests_chargeable && chargeable.is_none() {
             chargeable = Some(ChargeReason::ChangeRequest);
         }
+        let priority_total: f32 = priority_scores.values().sum();
+        let (priority, priority_confidence) = priority_scores
+            .iter()
+            .filter(|(_, s)| **s >= self.reason_threshold)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or((Priority::Normal, None), |(p, s)| {
+                (*p, Some(s / priority_total))
+            });
         Sorted {
             category,
             chargeable,
+            priority: only_incidents_are_critical(category, priority),
             evidence: Evidence {
                 rules: fired,
                 scores: category_scores
@@ -277,9 +313,11 @@ impl Rules {
                     .map(|(c, s)| (c.as_str().to_string(), s))
                     .collect(),
                 confidence,
+                priority_confidence,
                 ..Evidence::default()
             },
             reason_votes: reason_scores,
+            priority_votes: priority_scores,
         }
     }
 
@@ -305,20 +343,10 @@ impl Rules {
         };
         let x = features(reading, &by_rules.evidence.rules);
         let p = model.predict(&x);
-        let rule_total: f32 = by_rules.evidence.scores.values().sum::<f32>().max(1.0);
-        let mut blended: Vec<f32> = Category::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let rule = by_rules
-                    .evidence
-                    .scores
-                    .get(c.as_str())
-                    .copied()
-                    .unwrap_or(0.0);
-                p.category[i].max(1e-6).ln() + self.rule_weight * rule / rule_total
-            })
-            .collect();
+        let mut blended = self.category_logits(&p, &rule_shares(&by_rules.evidence));
+        for s in blended.iter_mut() {
+            *s /= model.temperature;
+        }
         softmax(&mut blended);
         let (best, confidence) = blended
             .iter()
@@ -360,23 +388,96 @@ impl Rules {
         } else {
             in_scope
         };
-        let features = if explain {
-            model.top_features(&x, reading, &by_rules.evidence.rules, category, 6)
+        let (priority, priority_confidence) = match p.priority {
+            // The priority head knows incidents; other requests are normal
+            // unless a rule saw urgency.
+            Some(_) if category != Category::Incident => {
+                (by_rules.priority, by_rules.evidence.priority_confidence)
+            }
+            Some(pp) => {
+                let mut blended: Vec<f32> = Priority::ALL
+                    .iter()
+                    .zip(pp)
+                    .map(|(k, pk)| {
+                        let rule = by_rules.priority_votes.get(k).copied().unwrap_or(0.0);
+                        pk.max(1e-6).ln() + self.priority_rule_weight * rule.min(3.0)
+                    })
+                    .collect();
+                softmax(&mut blended);
+                let (best, conf) = blended
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap_or((0, 1.0));
+                (Priority::ALL[best], Some(conf))
+            }
+            None => (by_rules.priority, by_rules.evidence.priority_confidence),
+        };
+        // Care work stopping is rare and must not be missed: when the
+        // rules saw it, their word stands over the model's.
+        let (priority, priority_confidence) = if by_rules.priority == Priority::Critical {
+            (Priority::Critical, by_rules.evidence.priority_confidence)
         } else {
-            Vec::new()
+            (priority, priority_confidence)
+        };
+        let priority = only_incidents_are_critical(category, priority);
+        let (features, priority_features) = if explain {
+            let hits = &by_rules.evidence.rules;
+            (
+                model.top_features(&x, reading, hits, category, 6),
+                if priority == Priority::Normal {
+                    Vec::new()
+                } else {
+                    model.top_priority_features(&x, reading, hits, priority, 6)
+                },
+            )
+        } else {
+            (Vec::new(), Vec::new())
         };
         Sorted {
             category,
             chargeable,
+            priority,
             evidence: Evidence {
                 confidence,
                 features,
                 reason_confidence: Some(reason_p),
                 model: true,
+                priority_confidence,
+                priority_features,
                 ..by_rules.evidence
             },
             reason_votes: by_rules.reason_votes,
+            priority_votes: by_rules.priority_votes,
         }
+    }
+
+    /// The category scores the model and the rules give together, before
+    /// the temperature and the softmax: the model's log-probability plus
+    /// `rule_weight` times the rules' share of the votes.
+    pub fn category_logits(&self, p: &Prediction, rule_shares: &[f32; 4]) -> Vec<f32> {
+        p.category
+            .iter()
+            .zip(rule_shares)
+            .map(|(pc, share)| pc.max(1e-6).ln() + self.rule_weight * share)
+            .collect()
+    }
+}
+
+/// Each category's share of the rules' category votes (divided by at
+/// least 1, so one weak vote is not a certainty), in [`Category::ALL`] order.
+pub fn rule_shares(evidence: &Evidence) -> [f32; 4] {
+    let total: f32 = evidence.scores.values().sum::<f32>().max(1.0);
+    Category::ALL.map(|c| evidence.scores.get(c.as_str()).copied().unwrap_or(0.0) / total)
+}
+
+/// An outage that stops care work is an incident; a request or a remark
+/// may be urgent, but not critical.
+fn only_incidents_are_critical(category: Category, priority: Priority) -> Priority {
+    match (category, priority) {
+        (Category::Incident, p) | (_, p @ (Priority::Normal | Priority::High)) => p,
+        (_, Priority::Critical) => Priority::High,
     }
 }
 
@@ -440,6 +541,59 @@ mod tests {
             Some(ChargeReason::Infrastructure),
             "{:?}",
             s.evidence
+        );
+    }
+
+    #[test]
+    fn care_work_stopping_is_critical_and_says_why() {
+        let rules = Rules::builtin();
+        let model = crate::triage::model::load(None).unwrap();
+        let down = Reading::of(
+            "Medicatieronde lukt niet",
+            "Sinds 7u kan niemand op afdeling B2 de medicatieronde openen: foutmelding bij het laden. We werken nu op papier.",
+        );
+        for m in [None, model.as_ref()] {
+            let s = rules.sort(&down, m, true, true);
+            assert_eq!(s.category, Category::Incident, "{:?}", s.evidence);
+            assert_eq!(s.priority, Priority::Critical, "{:?}", s.evidence);
+            assert!(
+                s.evidence
+                    .rules
+                    .iter()
+                    .any(|(id, _)| id.starts_with("priority.")),
+                "{:?}",
+                s.evidence
+            );
+        }
+        // The same words in a request are urgent at most.
+        let ask = Reading::of(
+            "Vraag",
+            "Kunnen jullie een extra veld toevoegen aan de medicatieronde? We werken nu op papier voor die notities.",
+        );
+        let s = rules.sort(&ask, model.as_ref(), true, false);
+        assert_ne!(s.priority, Priority::Critical, "{:?}", s.evidence);
+        let calm = Reading::of("Vraag over rapport", "Hoe druk ik het weekrapport af?");
+        assert_eq!(
+            rules.sort(&calm, model.as_ref(), true, false).priority,
+            Priority::Normal
+        );
+    }
+
+    #[test]
+    fn a_priority_rule_is_parsed_and_a_wrong_one_named() {
+        let ok = "[[rule]]\nid = \"p\"\npriority = \"critical\"\nweight = 2\npattern = 'plat'\n";
+        let rules = Rules::parse("r", ok).unwrap();
+        let s = rules.classify(&Reading::of("Alles plat", "storing"), true);
+        // In the subject only: 2 × subject_weight 1.5.
+        assert_eq!(s.priority_votes.get(&Priority::Critical), Some(&3.0));
+        let bad = ok.replace("critical", "urgent");
+        let e = Rules::parse("r", &bad).unwrap_err().to_string();
+        assert!(e.contains("must be normal, high or critical"), "{e}");
+        let both = ok.replace("priority = ", "category = \"incident\"\npriority = ");
+        let e = Rules::parse("r", &both).unwrap_err().to_string();
+        assert!(
+            e.contains("exactly one of category, reason or priority"),
+            "{e}"
         );
     }
 

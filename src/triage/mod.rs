@@ -17,7 +17,7 @@ pub mod text;
 use chrono::{DateTime, Utc};
 
 use crate::domain::ContractStatus;
-pub use crate::domain::{Category, ChargeReason, Language, Notice, TicketStatus};
+pub use crate::domain::{Category, ChargeReason, Language, Notice, Priority, TicketStatus};
 use crate::mail::InboundMail;
 use crate::registry::Registry;
 
@@ -142,7 +142,7 @@ impl Default for Limits {
 /// Below this category confidence a new ticket is flagged for an agent to
 /// check its sorting; `eval` reports the share flagged and the accuracy of
 /// the rest.
-pub const UNSURE_BELOW: f32 = 0.5;
+pub const UNSURE_BELOW: f32 = 0.7;
 
 /// Why an unregistered sender gets no explanation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

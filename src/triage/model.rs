@@ -4,15 +4,17 @@
 //! German compounds: "communicatiestoring", "Netzwerkausfall"), and the
 //! multilingual concept rules of `config/rules.toml` that fired.
 //!
-//! Two heads share the features: one for the category, one for the
-//! chargeable reason (or none). `servicedesk train` fits them on the labelled
+//! Three heads share the features: one for the category, one for the
+//! chargeable reason (or none), one for the priority. A temperature, fitted
+//! on mail the model was not trained on, makes the category's confidence
+//! mean what it says. `servicedesk train` fits them on the labelled
 //! corpus plus agents' corrections and writes a small binary model file;
 //! loading it is a single read. No I/O here beyond bytes in, bytes out.
 
 use std::fmt::Write as _;
 
 use super::text::Reading;
-use super::{Category, ChargeReason};
+use super::{Category, ChargeReason, Priority};
 
 /// Number of hash buckets is `1 << BITS`.
 const BITS: u32 = 17;
@@ -23,7 +25,9 @@ const DIMS: usize = 1 << BITS;
 /// Weights as (index, f32) pairs; still read.
 const MAGIC_V1: &[u8; 8] = b"SDMODEL1";
 /// Weights as (index delta as a varint, bfloat16): under half the size.
-const MAGIC: &[u8; 8] = b"SDMODEL2";
+const MAGIC_V2: &[u8; 8] = b"SDMODEL2";
+/// As version 2, plus the temperature and the priority head.
+const MAGIC: &[u8; 8] = b"SDMODEL3";
 /// SGD step size at the first epoch; it decays per epoch.
 const LEARNING_RATE: f32 = 0.5;
 /// L2 regularisation of the weights an example touches.
@@ -57,11 +61,16 @@ struct Head {
     weights: Vec<f32>,
 }
 
-/// The trained model: a category head and a reason head.
+/// The trained model: a category head, a reason head and (from format 3)
+/// a priority head.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     category: Head,
     reason: Head,
+    priority: Option<Head>,
+    /// The category's scores are divided by this before they become
+    /// probabilities (1 for a model that was never calibrated).
+    pub temperature: f32,
     /// How many examples it was trained on (shown by `tickets show`).
     pub trained_on: u32,
 }
@@ -71,9 +80,15 @@ impl Model {
     /// was trained on.
     pub fn describe(&self) -> String {
         format!(
-            "format {}, trained on {} example(s)",
+            "format {}, trained on {} example(s), temperature {:.2}{}",
             String::from_utf8_lossy(MAGIC),
-            self.trained_on
+            self.trained_on,
+            self.temperature,
+            if self.priority.is_some() {
+                ""
+            } else {
+                ", no priority head"
+            }
         )
     }
 }
@@ -85,6 +100,9 @@ pub struct Prediction {
     pub category: [f32; 4],
     /// Probability per reason, in [`REASONS`] order.
     pub reason: [f32; 6],
+    /// Probability per priority, in [`Priority::ALL`] order, when the
+    /// model has a priority head.
+    pub priority: Option<[f32; 3]>,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -257,8 +275,13 @@ impl Head {
 #[derive(Debug, Clone)]
 pub struct Example {
     pub features: Features,
+    /// Each category's share of the rules' votes (see
+    /// [`super::classify::rule_shares`]), for fitting the temperature.
+    pub rule_shares: [f32; 4],
     pub category: Category,
     pub reason: Option<ChargeReason>,
+    /// `None` where the label does not say.
+    pub priority: Option<Priority>,
     /// Agents' corrections count more than corpus mail.
     pub weight: f32,
 }
@@ -269,6 +292,10 @@ fn category_index(c: Category) -> usize {
 
 fn reason_index(r: Option<ChargeReason>) -> usize {
     REASONS.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+fn priority_index(p: Priority) -> usize {
+    Priority::ALL.iter().position(|x| *x == p).unwrap_or(0)
 }
 
 /// A small deterministic generator for shuffling (training must be repeatable).
@@ -285,16 +312,23 @@ impl SplitMix {
 }
 
 impl Model {
-    /// Fits both heads. Classes are weighted inversely to their frequency,
-    /// so rare reasons are not drowned by "in scope".
+    /// Fits the heads; the priority head on the examples whose priority
+    /// is known, if any is. Classes are weighted inversely to their
+    /// frequency, so rare reasons are not drowned by "in scope". The
+    /// temperature is 1 until [`Model::calibrated`] sets it.
     pub fn train(examples: &[Example], epochs: usize) -> Model {
         let mut category = Head::new(4);
         let mut reason = Head::new(REASONS.len());
+        let mut priority = Head::new(Priority::ALL.len());
         let mut cat_count = [0f32; 4];
         let mut reason_count = [0f32; 6];
+        let mut priority_count = [0f32; 3];
         for e in examples {
             cat_count[category_index(e.category)] += 1.0;
             reason_count[reason_index(e.reason)] += 1.0;
+            if let Some(p) = e.priority.filter(|_| e.category == Category::Incident) {
+                priority_count[priority_index(p)] += 1.0;
+            }
         }
         let balance = |counts: &[f32]| -> Vec<f32> {
             let total: f32 = counts.iter().sum();
@@ -311,6 +345,7 @@ impl Model {
                 .collect()
         };
         let (cat_w, reason_w) = (balance(&cat_count), balance(&reason_count));
+        let priority_w = balance(&priority_count);
         let mut order: Vec<usize> = (0..examples.len()).collect();
         let mut rng = SplitMix(0x5eed);
         for epoch in 0..epochs {
@@ -324,13 +359,36 @@ impl Model {
                 let (c, r) = (category_index(e.category), reason_index(e.reason));
                 category.step(&e.features, c, rate, L2, cat_w[c] * e.weight);
                 reason.step(&e.features, r, rate, L2, reason_w[r] * e.weight);
+                // The priority head learns from incidents only: the other
+                // categories are normal but for a rare deadline, and would
+                // teach it little but "normal".
+                if let Some(p) = e
+                    .priority
+                    .filter(|_| e.category == Category::Incident)
+                    .map(priority_index)
+                {
+                    priority.step(&e.features, p, rate, L2, priority_w[p] * e.weight);
+                }
             }
         }
         Model {
             category,
             reason,
+            priority: (priority_count.iter().sum::<f32>() > 0.0).then_some(priority),
+            temperature: 1.0,
             trained_on: u32::try_from(examples.len()).unwrap_or(u32::MAX),
         }
+    }
+
+    /// The same model with its category scores divided by `temperature`.
+    pub fn calibrated(mut self, temperature: f32) -> Model {
+        self.temperature = temperature;
+        self
+    }
+
+    /// Whether the model can tell a ticket's priority.
+    pub fn has_priority(&self) -> bool {
+        self.priority.is_some()
     }
 
     pub fn predict(&self, x: &Features) -> Prediction {
@@ -338,7 +396,16 @@ impl Model {
         category.copy_from_slice(&self.category.probabilities(x));
         let mut reason = [0f32; 6];
         reason.copy_from_slice(&self.reason.probabilities(x));
-        Prediction { category, reason }
+        let priority = self.priority.as_ref().map(|head| {
+            let mut p = [0f32; 3];
+            p.copy_from_slice(&head.probabilities(x));
+            p
+        });
+        Prediction {
+            category,
+            reason,
+            priority,
+        }
     }
 
     /// The features that pushed most towards `category` (name, weight).
@@ -350,7 +417,40 @@ impl Model {
         category: Category,
         n: usize,
     ) -> Vec<(String, f32)> {
-        let class = category_index(category);
+        Self::top_of(
+            &self.category,
+            category_index(category),
+            x,
+            reading,
+            rule_hits,
+            n,
+        )
+    }
+
+    /// The features that pushed most towards `priority` (name, weight);
+    /// nothing without a priority head.
+    pub fn top_priority_features(
+        &self,
+        x: &Features,
+        reading: &Reading,
+        rule_hits: &[(String, f32)],
+        priority: Priority,
+        n: usize,
+    ) -> Vec<(String, f32)> {
+        match &self.priority {
+            Some(head) => Self::top_of(head, priority_index(priority), x, reading, rule_hits, n),
+            None => Vec::new(),
+        }
+    }
+
+    fn top_of(
+        head: &Head,
+        class: usize,
+        x: &Features,
+        reading: &Reading,
+        rule_hits: &[(String, f32)],
+        n: usize,
+    ) -> Vec<(String, f32)> {
         let mut seen = std::collections::HashSet::new();
         let mut named: Vec<(String, f32)> = Vec::new();
         for_each_feature(reading, rule_hits, false, |name, _| {
@@ -359,7 +459,7 @@ impl Model {
                 return;
             }
             if let Ok(k) = x.binary_search_by_key(&bucket, |(i, _)| *i) {
-                let c = self.category.contribution(class, bucket, x[k].1);
+                let c = head.contribution(class, bucket, x[k].1);
                 if c > 0.0 {
                     named.push((name.to_string(), c));
                 }
@@ -370,16 +470,23 @@ impl Model {
         named
     }
 
-    /// The model as bytes: magic, example count, then per head its class
-    /// count and its non-zero weights, each as the distance from the last
-    /// one's index (a LEB128 varint) and the weight as bfloat16. Rounding
-    /// to bfloat16 (8 significant bits) changes the probabilities by well
-    /// under a percent and keeps the file, built into the binary, small.
+    /// The model as bytes: magic, example count, temperature, number of
+    /// heads, then per head its class count and its non-zero weights, each
+    /// as the distance from the last one's index (a LEB128 varint) and the
+    /// weight as bfloat16. Rounding to bfloat16 (8 significant bits)
+    /// changes the probabilities by well under a percent and keeps the
+    /// file, built into the binary, small.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.trained_on.to_le_bytes());
-        for head in [&self.category, &self.reason] {
+        out.extend_from_slice(&self.temperature.to_le_bytes());
+        let heads: Vec<&Head> = [&self.category, &self.reason]
+            .into_iter()
+            .chain(self.priority.as_ref())
+            .collect();
+        out.extend_from_slice(&(heads.len() as u32).to_le_bytes());
+        for head in heads {
             out.extend_from_slice(&(head.classes as u32).to_le_bytes());
             let nonzero: Vec<(u32, u16)> = head
                 .weights
@@ -400,21 +507,38 @@ impl Model {
     }
 
     /// Reads a model written by [`Model::to_bytes`] (this version or the
-    /// one before).
+    /// two before).
     ///
     /// # Errors
     ///
     /// When the bytes are not a model of a known version.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         let mut r = Reader { bytes, at: 0 };
-        let compact = match r.take(8)? {
-            m if m == MAGIC => true,
-            m if m == MAGIC_V1 => false,
+        let version = match r.take(8)? {
+            m if m == MAGIC => 3,
+            m if m == MAGIC_V2 => 2,
+            m if m == MAGIC_V1 => 1,
             _ => return Err(ModelError("not a servicedesk model (wrong magic)".into())),
         };
+        let compact = version >= 2;
         let trained_on = r.u32()?;
+        let (temperature, count) = if version >= 3 {
+            let t = f32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"));
+            if !(t.is_finite() && t > 0.0) {
+                return Err(ModelError(format!("temperature {t} is not positive")));
+            }
+            (t, r.u32()? as usize)
+        } else {
+            (1.0, 2)
+        };
+        if !(2..=3).contains(&count) {
+            return Err(ModelError(format!("expected 2 or 3 heads, found {count}")));
+        }
         let mut heads = Vec::new();
-        for expected in [4usize, REASONS.len()] {
+        for expected in [4usize, REASONS.len(), Priority::ALL.len()]
+            .into_iter()
+            .take(count)
+        {
             let classes = r.u32()? as usize;
             if classes != expected {
                 return Err(ModelError(format!(
@@ -439,11 +563,17 @@ impl Model {
             }
             heads.push(head);
         }
+        if r.at != bytes.len() {
+            return Err(ModelError("trailing bytes after the last head".into()));
+        }
+        let priority = (count == 3).then(|| heads.pop()).flatten();
         let reason = heads.pop().expect("two heads");
         let category = heads.pop().expect("two heads");
         Ok(Model {
             category,
             reason,
+            priority,
+            temperature,
             trained_on,
         })
     }
@@ -540,8 +670,14 @@ mod tests {
     fn ex(subject: &str, body: &str, category: Category, reason: Option<ChargeReason>) -> Example {
         Example {
             features: features(&Reading::of(subject, body), &[]),
+            rule_shares: [0.0; 4],
             category,
             reason,
+            priority: Some(if category == Category::Incident {
+                Priority::High
+            } else {
+                Priority::Normal
+            }),
             weight: 1.0,
         }
     }
@@ -580,7 +716,7 @@ mod tests {
                 Some(ChargeReason::Training),
             ),
         ];
-        let model = Model::train(&data, 30);
+        let model = Model::train(&data, 30).calibrated(0.7);
         let p = model.predict(&features(&Reading::of("", "het programma werkt niet"), &[]));
         assert!(p.category[1] > p.category[0], "{p:?}");
         let back = Model::from_bytes(&model.to_bytes()).unwrap();
@@ -591,6 +727,8 @@ mod tests {
         for (a, b) in p.category.iter().zip(q.category.iter()) {
             assert!((a - b).abs() < 0.01, "{p:?} {q:?}");
         }
+        assert_eq!(back.temperature, 0.7);
+        assert!(back.has_priority());
         assert!(Model::from_bytes(b"garbage").is_err());
         assert!(Model::from_bytes(&model.to_bytes()[..30]).is_err());
     }
