@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::domain::{Category, ChargeReason, ContractStatus, TicketStatus};
+use crate::domain::{Category, ChargeReason, ContractStatus, Priority, TicketStatus};
 use crate::learn;
 use crate::listing;
 use crate::pipeline::{Pipeline, RawMessage};
@@ -224,6 +224,9 @@ pub enum TicketsCommand {
         chargeable_reason: Option<ReasonArg>,
         #[arg(long, value_enum, ignore_case = true)]
         status: Option<TicketStatus>,
+        /// normal, high or critical.
+        #[arg(long, value_enum, ignore_case = true)]
+        priority: Option<Priority>,
     },
     /// One ticket with its thread and why it was sorted so.
     Show {
@@ -619,15 +622,20 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<Exi
             category,
             chargeable_reason,
             status,
+            priority,
         } => {
             anyhow::ensure!(
-                category.is_some() || chargeable_reason.is_some() || status.is_some(),
-                "say what to change: --category, --chargeable-reason or --status"
+                category.is_some()
+                    || chargeable_reason.is_some()
+                    || status.is_some()
+                    || priority.is_some(),
+                "say what to change: --category, --chargeable-reason, --status or --priority"
             );
             let change = crate::store::TicketChange {
                 category,
                 chargeable_reason: chargeable_reason.map(|r| r.0),
                 status,
+                priority,
             };
             let number = number.trim().to_ascii_uppercase();
             let changed = store.set_ticket(&number, &change).await?;

@@ -220,7 +220,7 @@ pub fn correction_examples(rules: &Rules, corrected: &[CorrectedTicket]) -> Vec<
                 &reading,
                 c.category,
                 c.chargeable_reason,
-                None,
+                c.priority,
                 CORRECTION_WEIGHT,
             )
         })
@@ -728,6 +728,7 @@ mod tests {
         CorrectedTicket {
             category,
             chargeable_reason: reason,
+            priority: None,
             subject: subject.into(),
             body: format!("{subject}, sinds vanochtend."),
         }

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use crate::domain::Category;
+use crate::domain::{Category, Priority};
 use crate::registry::{Customer, Person};
 use crate::store::{IntakeView, OutboxEntry, ThreadEntry, TicketView};
 
@@ -43,6 +43,10 @@ pub fn queues(tickets: &[TicketView]) -> String {
                 Some(r) => format!("  [chargeable: {r}]"),
                 None => String::new(),
             };
+            let priority = match t.priority {
+                Priority::Normal => String::new(),
+                p => format!("  [{}]", p.as_str().to_uppercase()),
+            };
             let attention = t
                 .attention
                 .as_deref()
@@ -50,7 +54,7 @@ pub fn queues(tickets: &[TicketView]) -> String {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}  {:<17} {}  {:<32} {}{charge}{attention}",
+                "  {}  {:<17} {}  {:<32} {}{priority}{charge}{attention}",
                 t.number,
                 t.status,
                 t.language,
@@ -73,6 +77,37 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
         t.chargeable_reason
             .map_or("no (within the contract)", |r| r.as_str())
     );
+    if t.priority == Priority::Normal {
+        let _ = writeln!(out, "  priority   normal");
+    } else {
+        let named = |key: &str| -> Vec<String> {
+            t.evidence
+                .get(key)
+                .and_then(|r| r.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|r| r.get(0).and_then(|v| v.as_str()).map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let rules: Vec<String> = named("rules")
+            .into_iter()
+            .filter(|id| id.starts_with("priority."))
+            .collect();
+        let words = named("priority_features");
+        let _ = writeln!(
+            out,
+            "  priority   {} ({})",
+            t.priority,
+            rules
+                .iter()
+                .chain(words.iter())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let _ = writeln!(out, "  status     {}", t.status);
     let _ = writeln!(
         out,

@@ -40,6 +40,7 @@ on_both_backends!(
     two_senders_send_each_reply_once,
     a_claimed_reply_is_due_when_its_claim_runs_out,
     corrections_read_back_typed_and_unknown_values_are_counted,
+    a_ticket_keeps_its_priority_and_an_agents_priority_is_learned,
 );
 
 /// A fresh, migrated store; the guards keep the database alive.
@@ -656,4 +657,62 @@ async fn corrections_read_back_typed_and_unknown_values_are_counted(backend: Bac
     // Reading the ticket itself names the bad value instead of guessing.
     let err = store.ticket(&two).await.unwrap_err().to_string();
     assert!(err.contains("\"complaint\" is not a category"), "{err}");
+}
+
+/// The sorting's priority is stored with the ticket; an agent's change of
+/// it is a correction that training learns from, the sorting's own guess
+/// on a ticket corrected otherwise is not.
+async fn a_ticket_keeps_its_priority_and_an_agents_priority_is_learned(backend: Backend) {
+    use servicedesk::domain::Priority;
+    use servicedesk::store::TicketChange;
+    let (_dir, db, store) = fresh(backend).await;
+    support::import_standard_registry(&store).await;
+    let pipeline = pipeline(&db, &store);
+    let outage = b"From: An Peeters <an.peeters@delinde.example>\r\n\
+To: support@example.test\r\n\
+Subject: Medicatieronde lukt niet\r\n\
+Message-ID: <down@delinde.example>\r\n\
+Date: Mon, 7 Dec 2026 07:10:00 +0100\r\n\
+\r\n\
+Sinds 7u kan niemand op afdeling B2 de medicatieronde openen: foutmelding bij het laden. We werken nu op papier.\r\n";
+    let critical = ingest(&pipeline, &store, outage).await;
+    let (t, _) = store.ticket(&critical).await.expect("ticket");
+    assert_eq!(t.priority, Priority::Critical, "{:?}", t.evidence);
+    let other = ingest(&pipeline, &store, &training_request("p2@delinde.example")).await;
+    store
+        .set_ticket(
+            &other,
+            &TicketChange {
+                category: Some(Category::Feedback),
+                ..TicketChange::default()
+            },
+        )
+        .await
+        .expect("correct the category");
+    let changed = store
+        .set_ticket(
+            &critical,
+            &TicketChange {
+                priority: Some(Priority::High),
+                ..TicketChange::default()
+            },
+        )
+        .await
+        .expect("correct the priority");
+    assert_eq!(
+        changed,
+        vec![(
+            "priority".to_string(),
+            Some("critical".to_string()),
+            Some("high".to_string())
+        )]
+    );
+    assert_eq!(
+        store.ticket(&critical).await.expect("ticket").0.priority,
+        Priority::High
+    );
+    let (mut tickets, _) = store.corrected_tickets().await.expect("corrections");
+    tickets.sort_by_key(|t| t.priority.is_none());
+    let priorities: Vec<Option<Priority>> = tickets.iter().map(|t| t.priority).collect();
+    assert_eq!(priorities, vec![Some(Priority::High), None]);
 }

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{now, opt_value, value, Result, Store, StoreError, Tx};
-use crate::domain::{Category, ChargeReason, Language, TicketStatus};
+use crate::domain::{Category, ChargeReason, Language, Priority, TicketStatus};
 use crate::triage::{Followup, NewTicket, TicketRef};
 
 /// A message on a ticket's thread.
@@ -29,6 +29,7 @@ pub struct TicketView {
     pub category: Category,
     pub chargeable: bool,
     pub chargeable_reason: Option<ChargeReason>,
+    pub priority: Priority,
     pub status: TicketStatus,
     pub customer: String,
     pub campus: Option<String>,
@@ -81,6 +82,7 @@ pub struct TicketChange {
     /// `Some(None)` clears the chargeable reason.
     pub chargeable_reason: Option<Option<ChargeReason>>,
     pub status: Option<TicketStatus>,
+    pub priority: Option<Priority>,
 }
 
 /// A ticket an agent corrected, as a training example.
@@ -88,6 +90,8 @@ pub struct TicketChange {
 pub struct CorrectedTicket {
     pub category: Category,
     pub chargeable_reason: Option<ChargeReason>,
+    /// Only when an agent set it: the sorting's own guess teaches nothing.
+    pub priority: Option<Priority>,
     pub subject: String,
     pub body: String,
 }
@@ -95,7 +99,7 @@ pub struct CorrectedTicket {
 /// The columns [`ticket_view`] reads, for every query that feeds it.
 const TICKET_COLUMNS: &str = "id, number, category, chargeable_reason, status, customer, campus, \
      charge_approved, sender, sender_name, subject, language, evidence, created_at, updated_at, \
-     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message";
+     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message, priority";
 
 fn ticket_ref(r: &AnyRow) -> Result<TicketRef> {
     Ok(TicketRef {
@@ -116,6 +120,7 @@ fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> Result<TicketView> {
         category: value(r, "category")?,
         chargeable: chargeable_reason.is_some(),
         chargeable_reason,
+        priority: value(r, "priority")?,
         status: value(r, "status")?,
         customer: r.try_get("customer")?,
         campus: r.try_get("campus")?,
@@ -230,16 +235,17 @@ impl Store {
         let number = number.trim().to_ascii_uppercase();
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
-            "SELECT category, chargeable_reason, status FROM tickets WHERE number = $1",
+            "SELECT category, chargeable_reason, status, priority FROM tickets WHERE number = $1",
         )
         .bind(&number)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
-        let old: [Option<String>; 3] = [
+        let old: [Option<String>; 4] = [
             Some(row.try_get("category")?),
             row.try_get("chargeable_reason")?,
             Some(row.try_get("status")?),
+            Some(row.try_get("priority")?),
         ];
         let text =
             |v: Option<&'static str>, old: &Option<String>| v.map(str::to_string).or(old.clone());
@@ -250,10 +256,11 @@ impl Store {
                 None => old[1].clone(),
             },
             text(change.status.map(TicketStatus::as_str), &old[2]),
+            text(change.priority.map(Priority::as_str), &old[3]),
         ];
         let at = now();
         let mut changed = Vec::new();
-        for (i, field) in ["category", "chargeable_reason", "status"]
+        for (i, field) in ["category", "chargeable_reason", "status", "priority"]
             .iter()
             .enumerate()
         {
@@ -274,13 +281,14 @@ impl Store {
         }
         if !changed.is_empty() {
             sqlx::query(
-                "UPDATE tickets SET category = $2, chargeable_reason = $3, status = $4, updated_at = $5 WHERE number = $1",
+                "UPDATE tickets SET category = $2, chargeable_reason = $3, status = $4, priority = $6, updated_at = $5 WHERE number = $1",
             )
             .bind(&number)
             .bind(new[0].clone())
             .bind(new[1].clone())
             .bind(new[2].clone())
             .bind(&at)
+            .bind(new[3].clone())
             .execute(&mut *tx)
             .await?;
         }
@@ -298,9 +306,11 @@ impl Store {
     /// On database failure.
     pub async fn corrected_tickets(&self) -> Result<(Vec<CorrectedTicket>, usize)> {
         let rows = sqlx::query(
-            "SELECT t.category, t.chargeable_reason, m.subject, m.body FROM tickets t \
+            "SELECT t.category, t.chargeable_reason, t.priority, m.subject, m.body, \
+                    (SELECT COUNT(*) FROM corrections c WHERE c.ticket_number = t.number AND c.field = 'priority') AS priority_set \
+             FROM tickets t \
              JOIN messages m ON m.id = (SELECT MIN(id) FROM messages WHERE ticket_id = t.id AND direction = 'in') \
-             WHERE t.number IN (SELECT ticket_number FROM corrections WHERE field IN ('category', 'chargeable_reason'))",
+             WHERE t.number IN (SELECT ticket_number FROM corrections WHERE field IN ('category', 'chargeable_reason', 'priority'))",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -312,9 +322,15 @@ impl Store {
                 unknown += 1;
                 continue;
             };
+            let priority = if r.try_get::<i64, _>("priority_set")? > 0 {
+                opt_value(r, "priority")?
+            } else {
+                None
+            };
             tickets.push(CorrectedTicket {
                 category,
                 chargeable_reason,
+                priority,
                 subject: r.try_get("subject")?,
                 body: r.try_get("body")?,
             });
@@ -374,8 +390,8 @@ impl Tx {
         let evidence = serde_json::to_string(&t.evidence).unwrap_or_else(|_| "{}".into());
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tickets (category, chargeable_reason, status, customer, campus, sender, sender_name, \
-                                  subject, language, evidence, created_at, updated_at, related_ticket, attention) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id",
+                                  subject, language, evidence, created_at, updated_at, related_ticket, attention, priority) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14) RETURNING id",
         )
         .bind(t.category.as_str())
         .bind(t.chargeable.map(|r| r.as_str()))
@@ -390,6 +406,7 @@ impl Tx {
         .bind(at)
         .bind(t.related.clone())
         .bind(t.attention.clone())
+        .bind(t.priority.as_str())
         .fetch_one(&mut *self.tx)
         .await?;
         let number = format!("{}-{id:06}", self.prefix);
