@@ -87,12 +87,33 @@ pub enum Command {
     Train(TrainArgs),
     /// Measure the sorting on labelled mail: precision/recall, confusion, chargeable, language.
     Eval(EvalArgs),
+    /// The desk's own sorting model: trained on the built-in corpora and the
+    /// agents' corrections, kept in the database, picked up by running
+    /// daemons within seconds.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Run the real pipeline on the bundled sample mailbox (SQLite, no server needed).
     Demo {
         /// Where the demo keeps its database, mailbox copy and replies.
         #[arg(long, default_value = "demo-out")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Train a new model on the built-in corpora and this desk's corrections;
+    /// it is put in use only if it is no worse on the held-out mail.
+    Train,
+    /// The stored models, newest first, the one in use marked.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+    /// Put a stored model in use (its number from `model list`), or `builtin`.
+    Use { model: String },
 }
 
 #[derive(Debug, Args)]
@@ -331,11 +352,56 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Outbox { command } => outbox(&config()?, command).await,
         Command::Train(args) => train(&args).await,
         Command::Eval(args) => eval(&args),
+        Command::Model { command } => model(&config()?, command).await,
         Command::Demo { dir } => {
             crate::demo::run(&dir).await?;
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn model(config: &Config, command: ModelCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    if config.triage.model_file.is_some() {
+        eprintln!(
+            "note: {} sets [triage] model_file, so the daemon sorts with that file, not with these models",
+            config.path.display()
+        );
+    }
+    match command {
+        ModelCommand::Train => {
+            let trained = crate::models::train(&store).await?;
+            println!("{trained}");
+        }
+        ModelCommand::List { list } => {
+            let models = store.models().await?;
+            if list.json {
+                print_json(&models)?;
+            } else {
+                print!("{}", listing::models(&models));
+            }
+        }
+        ModelCommand::Use { model } => {
+            let id = match model.trim() {
+                m if m.eq_ignore_ascii_case("builtin") || m.eq_ignore_ascii_case("built-in") => {
+                    None
+                }
+                m => Some(m.parse::<i64>().map_err(|_| {
+                    anyhow::anyhow!(
+                        "{m:?} is not a model number (see `servicedesk model list`) or `builtin`"
+                    )
+                })?),
+            };
+            store.use_model(id).await?;
+            match id {
+                Some(id) => println!("model {id} is in use; running daemons switch within seconds"),
+                None => {
+                    println!("the built-in model is in use; running daemons switch within seconds")
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(config: &Config, once: bool) -> anyhow::Result<ExitCode> {

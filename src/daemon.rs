@@ -320,6 +320,10 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
         let beat = shared.health.register("maildir", true, shared.step);
         tasks.spawn(async move { watch_maildir(shared, md, stop, beat).await });
     }
+    if config.triage.retrain_every > 0 && config.triage.model_file.is_none() {
+        let (shared, stop, holder) = (shared.clone(), stop.clone(), holder.clone());
+        tasks.spawn(async move { retrain_now_and_then(shared, stop, holder).await });
+    }
     {
         let (shared, stop) = (shared.clone(), stop.clone());
         let beat = shared.health.register("outbox", false, shared.step);
@@ -351,6 +355,62 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every `[triage] retrain_check_secs`, counts the tickets agents
+/// corrected; once `retrain_every` more were corrected than the newest
+/// stored model learned from, trains a new one (see [`crate::models`]).
+/// One daemon of those sharing a database does it, under a lease.
+async fn retrain_now_and_then(
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    holder: String,
+) {
+    let triage = &shared.config.triage;
+    let store = shared.pipeline.store();
+    let lease = Lease::for_job(store, "retrain", &holder, Duration::from_secs(600));
+    let every = i64::from(triage.retrain_every);
+    let pause = Duration::from_secs(triage.retrain_check_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+        let due = async {
+            let corrected = store.corrected_ticket_count().await?;
+            let learned = store.corrections_of_newest_model().await?;
+            Ok::<_, crate::store::StoreError>(corrected - learned >= every)
+        };
+        match due.await {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(e) => {
+                tracing::warn!("counting corrections for retraining: {e}");
+                continue;
+            }
+        }
+        match lease.hold().await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!("retraining lease: {e}");
+                continue;
+            }
+        }
+        match crate::models::train(store).await {
+            Ok(t) => tracing::info!(
+                model = t.id,
+                in_use = t.in_use,
+                corrections = t.corrections,
+                "retrained the sorting model: {}",
+                t.figures
+            ),
+            Err(e) => tracing::error!("retraining the sorting model failed: {e:#}"),
+        }
+        if let Err(e) = store.release_lease(lease.name(), &holder).await {
+            tracing::warn!("releasing the retraining lease: {e}");
+        }
+    }
 }
 
 /// `user@host:port/mailbox`, for logs and the status line.

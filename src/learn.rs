@@ -391,6 +391,96 @@ pub fn fit_temperature(scored: &[(Vec<f32>, usize)]) -> f32 {
     ((lo + hi) / 2.0).exp() as f32
 }
 
+/// Fits a desk's own model: the built-in corpora's training parts and the
+/// tickets its agents corrected, with the built-in rules' features.
+///
+/// # Errors
+///
+/// When a built-in mail cannot be parsed (a broken build).
+pub fn retrain(corrected: &[CorrectedTicket]) -> anyhow::Result<Model> {
+    fit(&builtin_corpus(Part::Training), corrected)
+}
+
+/// A model's figures on the held-out parts of the built-in corpora: what
+/// decides whether a new model may replace the one in use.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeldOut {
+    pub mails: u32,
+    /// Mails sorted into the wrong category.
+    #[serde(default)]
+    pub category_wrong: u32,
+    /// Mails flagged chargeable wrongly, or not flagged when they are.
+    #[serde(default)]
+    pub chargeable_wrong: u32,
+    /// Critical mails not sorted critical.
+    #[serde(default)]
+    pub critical_missed: u32,
+    pub category_accuracy: f64,
+    pub chargeable_precision: f64,
+    pub chargeable_recall: f64,
+    pub critical_recall: f64,
+}
+
+impl HeldOut {
+    /// The harmonic mean of chargeable precision and recall.
+    pub fn chargeable_f1(&self) -> f64 {
+        let (p, r) = (self.chargeable_precision, self.chargeable_recall);
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+
+    /// No worse than `other` in categories, chargeable flags and critical
+    /// tickets found, give or take `slack` mails each: retraining on a few
+    /// more examples moves a mail or two either way by chance alone, and a
+    /// gate that cannot tell that from harm would keep every correction out.
+    pub fn no_worse_than(&self, other: &HeldOut, slack: u32) -> bool {
+        self.category_wrong <= other.category_wrong + slack
+            && self.chargeable_wrong <= other.chargeable_wrong + slack
+            && self.critical_missed <= other.critical_missed + slack
+    }
+}
+
+impl fmt::Display for HeldOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "category {:.1}%, chargeable P/R {:.1}/{:.1}%, critical recall {:.1}% on {} held-out mails",
+            self.category_accuracy * 100.0,
+            self.chargeable_precision * 100.0,
+            self.chargeable_recall * 100.0,
+            self.critical_recall * 100.0,
+            self.mails
+        )
+    }
+}
+
+/// Sorts the held-out parts of the built-in corpora with the built-in
+/// rules and `model`.
+///
+/// # Errors
+///
+/// When a built-in mail cannot be parsed (a broken build).
+pub fn judge(model: &Model) -> anyhow::Result<HeldOut> {
+    let r = evaluate(
+        &Rules::builtin(),
+        Some(model),
+        &builtin_corpus(Part::Holdout),
+    )?;
+    Ok(HeldOut {
+        mails: r.mails,
+        category_wrong: r.mails - r.category_correct,
+        chargeable_wrong: r.chargeable.fp + r.chargeable.fn_,
+        critical_missed: r.priority[2][0] + r.priority[2][1],
+        category_accuracy: r.category_accuracy(),
+        chargeable_precision: r.chargeable_precision(),
+        chargeable_recall: r.chargeable_recall(),
+        critical_recall: r.critical_recall(),
+    })
+}
+
 /// Counts for one class.
 #[derive(Debug, Clone, Copy, Default)]
 struct Counts {

@@ -35,6 +35,17 @@ impl Lease {
         }
     }
 
+    /// The lease on a job only one of the daemons sharing a database should
+    /// do at a time (`job:NAME`), such as retraining the sorting model.
+    pub fn for_job(store: &Store, job: &str, holder: &str, length: Duration) -> Lease {
+        Lease {
+            length,
+            store: store.clone(),
+            name: format!("job:{job}"),
+            holder: holder.to_string(),
+        }
+    }
+
     /// The lease's name in the store, for logs and the status line.
     pub fn name(&self) -> &str {
         &self.name

@@ -22,6 +22,7 @@
 //! * [`contract`]: a customer's contract changes; on-hold tickets resume.
 //! * [`triage`]: the pure decision: who wrote, what it is, what to answer.
 //! * [`learn`]: the labelled corpus, `train` and the `eval` report.
+//! * [`models`]: the desk's own model, trained on its corrections, kept and chosen.
 //! * [`reply`]: a decision plus templates become outgoing messages.
 //! * [`store`]: one interface over SQLite and PostgreSQL.
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
@@ -47,6 +48,7 @@ pub mod learn;
 pub mod lease;
 pub mod listing;
 pub mod mail;
+pub mod models;
 pub mod notify;
 pub mod outbox;
 pub mod pipeline;

@@ -66,6 +66,34 @@ pub fn queues(tickets: &[TicketView]) -> String {
     out
 }
 
+/// The desk's stored models: which one is in use and how each did on the
+/// held-out mail.
+pub fn models(models: &[crate::store::StoredModel]) -> String {
+    let mut out = String::new();
+    if !models.iter().any(|m| m.active) {
+        let _ = writeln!(out, "* built-in   the model built into the binary");
+    }
+    for m in models {
+        let figures = serde_json::from_value::<crate::learn::HeldOut>(m.report["held_out"].clone())
+            .map(|h| h.to_string())
+            .unwrap_or_else(|_| "no figures".to_string());
+        let _ = writeln!(
+            out,
+            "{} {:<10} {}  {} correction(s)  {}\n             {}",
+            if m.active { "*" } else { " " },
+            m.id,
+            m.created_at,
+            m.corrections,
+            m.note,
+            figures
+        );
+    }
+    if models.iter().any(|m| m.active) {
+        let _ = writeln!(out, "  builtin    the model built into the binary");
+    }
+    out
+}
+
 /// One ticket: its sorting and why, its charge decision, and its thread.
 pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
     let mut out = String::new();

@@ -11,6 +11,7 @@
 //! record says so, and the daemon carries on with the next message.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::domain::{Language, Notice, Outcome};
@@ -84,8 +85,13 @@ pub struct RawMessage<'a> {
 pub struct Pipeline {
     store: Store,
     rules: Rules,
-    /// The trained sorting model, if one is configured or built in.
-    model: Option<Model>,
+    /// The trained sorting model in use (see [`Pipeline::refresh_model`]).
+    model: std::sync::RwLock<InUse>,
+    /// True when `[triage] model_file` names the model: then the desk's
+    /// stored models are not looked at.
+    model_pinned: bool,
+    /// When the store was last asked which model is in use.
+    model_checked: std::sync::Mutex<Option<std::time::Instant>>,
     replier: Replier,
     support_address: String,
     default_language: Language,
@@ -97,6 +103,17 @@ pub struct Pipeline {
     /// Finds the ticket token, e.g. `[CS-000123]`, in a subject.
     token: regex::Regex,
 }
+
+/// The model a pipeline sorts with: a stored model's id (`None` for the
+/// built-in one or `[triage] model_file`) and the model itself.
+#[derive(Clone, Default)]
+struct InUse {
+    id: Option<i64>,
+    model: Option<Arc<Model>>,
+}
+
+/// How often a daemon asks the store whether another model was put in use.
+const MODEL_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Pipeline {
     /// Builds the pipeline from the configuration.
@@ -119,7 +136,12 @@ impl Pipeline {
         Ok(Pipeline {
             store,
             rules,
-            model,
+            model: std::sync::RwLock::new(InUse {
+                id: None,
+                model: model.map(Arc::new),
+            }),
+            model_pinned: config.triage.model_file.is_some(),
+            model_checked: std::sync::Mutex::new(None),
             replier,
             support_address: config.support.address.clone(),
             default_language: config.support.default_language,
@@ -139,6 +161,60 @@ impl Pipeline {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Switches to the model the desk put in use (`servicedesk model
+    /// train|use`, or the daemon's own retraining), if it changed: asks the
+    /// store at most every few seconds; never with `[triage] model_file`.
+    /// A stored model that cannot be read is logged and the current one kept.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn refresh_model(&self) -> Result<(), StoreError> {
+        if self.model_pinned {
+            return Ok(());
+        }
+        {
+            let mut checked = self.model_checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.is_some_and(|at| at.elapsed() < MODEL_CHECK) {
+                return Ok(());
+            }
+            *checked = Some(std::time::Instant::now());
+        }
+        let wanted = self.store.active_model_id().await?;
+        let current = self.model.read().unwrap_or_else(|e| e.into_inner()).id;
+        if wanted == current {
+            return Ok(());
+        }
+        let loaded = match wanted {
+            Some(id) => {
+                let bytes = self.store.model_bytes(id).await?;
+                Model::from_bytes(&bytes).map_err(|e| format!("stored model {id}: {e}"))
+            }
+            None => crate::triage::model::load(None)
+                .map_err(|e| e.to_string())
+                .and_then(|m| m.ok_or_else(|| "no built-in model".to_string())),
+        };
+        match loaded {
+            Ok(m) => {
+                tracing::info!(
+                    model = wanted.map_or_else(|| "built-in".to_string(), |id| id.to_string()),
+                    "sorting with another model from now on"
+                );
+                *self.model.write().unwrap_or_else(|e| e.into_inner()) = InUse {
+                    id: wanted,
+                    model: Some(Arc::new(m)),
+                };
+            }
+            Err(e) => tracing::error!("{e}; sorting on with the model in use"),
+        }
+        Ok(())
+    }
+
+    /// The stored model in use (`None`: built in or `model_file`).
+    pub fn model_in_use(&self) -> Option<i64> {
+        self.model.read().unwrap_or_else(|e| e.into_inner()).id
     }
 
     /// Parses without storing anything.
@@ -188,13 +264,19 @@ impl Pipeline {
         registry: &Registry,
         facts: &Facts,
     ) -> Result<Decision, Panicked> {
+        let model = self
+            .model
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .clone();
         let ctx = TriageContext {
             registry,
             rules: &self.rules,
             support_address: &self.support_address,
             default_language: self.default_language,
             change_requests_chargeable: self.change_requests_chargeable,
-            model: self.model.as_ref(),
+            model: model.as_deref(),
             limits: self.limits.clone(),
             require_aligned_auth: self.require_aligned_auth.as_deref(),
         };
@@ -218,6 +300,7 @@ impl Pipeline {
         raw: &RawMessage<'_>,
         registry: &Registry,
     ) -> Result<Processed, StoreError> {
+        self.refresh_model().await?;
         let mut tx = self.store.begin(&self.ticket_prefix).await?;
         let p = match self.handle(&mut tx, raw, registry).await {
             Err(StoreError::Conflict(_)) => {
@@ -250,6 +333,7 @@ impl Pipeline {
         registry: &Registry,
         done: &mut Vec<Processed>,
     ) -> Result<(), StoreError> {
+        self.refresh_model().await?;
         let mut rest = raws;
         while rest.len() > 1 {
             match self.process_together(rest, registry).await {

@@ -2,7 +2,10 @@
 //! labelled corpus: a model trained on it sorts its mail as labelled, `eval`
 //! reports the figures, the same inputs give the same model bytes, and a
 //! ticket an agent corrects is learnt by `train --corrections-from` and
-//! sorts the same mail the corrected way afterwards.
+//! sorts the same mail the corrected way afterwards; and the running daemon
+//! retrains on agents' corrections by itself, judges the new model on the
+//! held-out mail, and sorts with it without a restart (and goes back with
+//! `model use builtin`).
 
 mod support;
 
@@ -368,4 +371,97 @@ fn a_corrected_ticket_changes_how_train_sorts_that_mail() {
     // ...and the same mail, arriving again, is sorted the corrected way.
     desk.configure(Some(&desk.path().join("after.bin")));
     assert_eq!(desk.ingest("loop-2"), CORRECTED_TO);
+}
+
+/// Drops the correction loop's mail into the Maildir under `message_id`,
+/// waits for the daemon to make its ticket, and returns the category.
+fn deliver_and_sort(desk: &Desk, maildir: &Path, message_id: &str) -> String {
+    let raw = mail(message_id, CORRECTED_SUBJECT, CORRECTED_TEXT);
+    let tmp = maildir.join("tmp").join(message_id);
+    std::fs::write(&tmp, raw).unwrap();
+    std::fs::rename(&tmp, maildir.join("new").join(message_id)).unwrap();
+    let wanted = format!("{message_id}@delinde.example");
+    for _ in 0..600 {
+        let tickets: Value =
+            serde_json::from_str(&desk.ok(&["tickets", "list", "--json"])).expect("JSON");
+        if let Some(t) = tickets.as_array().unwrap().iter().find(|t| {
+            t["message_ids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i == wanted.as_str()))
+        }) {
+            return t["category"].as_str().unwrap().to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no ticket for {message_id}");
+}
+
+#[test]
+fn the_running_daemon_learns_from_its_agents_and_can_go_back() {
+    let desk = Desk::new();
+    let customers = desk.path().join("customers.csv");
+    std::fs::write(&customers, CUSTOMERS).unwrap();
+    let persons = desk.path().join("persons.csv");
+    std::fs::write(&persons, PERSONS).unwrap();
+    desk.ok(&["customers", "import", customers.to_str().unwrap()]);
+    desk.ok(&["persons", "import", persons.to_str().unwrap()]);
+    let maildir = desk.path().join("maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    let mut config = std::fs::read_to_string(desk.config()).unwrap();
+    config.push_str(&format!(
+        "\n[maildir]\npath = \"{}\"\n\n[file_transport]\ndir = \"{}\"\nfrom = \"support@example.test\"\n\n\
+         [triage]\nretrain_every = 3\nretrain_check_secs = 1\n\n[daemon]\npoll_interval_secs = 1\n",
+        maildir.display(),
+        desk.path().join("sent").display()
+    ));
+    std::fs::write(desk.config(), config).unwrap();
+    let daemon = support::Daemon::start(&desk.config(), desk.path().join("daemon.log"));
+
+    // The built-in model reads the mail as an incident; agents correct
+    // three such tickets to questions.
+    for i in 1..=3 {
+        assert_eq!(
+            deliver_and_sort(&desk, &maildir, &format!("seen-{i}")),
+            "incident"
+        );
+    }
+    for n in ["CS-000001", "CS-000002", "CS-000003"] {
+        desk.ok(&["tickets", "set", n, "--category", CORRECTED_TO]);
+    }
+
+    // The daemon notices the corrections, trains, judges the new model on
+    // the held-out mail and puts it in use.
+    let mut models = Value::Null;
+    for _ in 0..1200 {
+        models = serde_json::from_str(&desk.ok(&["model", "list", "--json"])).expect("JSON");
+        if models.as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let newest = &models.as_array().expect("a model was trained")[0];
+    assert_eq!(newest["corrections"], 3, "{models}");
+    assert_eq!(newest["active"], true, "{models}");
+    assert!(
+        newest["report"]["held_out"]["mails"].as_u64() > Some(300),
+        "{models}"
+    );
+
+    // Without a restart, the same mail is now sorted the corrected way...
+    assert_eq!(deliver_and_sort(&desk, &maildir, "after-1"), CORRECTED_TO);
+    // ...and going back to the built-in model takes effect as well.
+    let out = desk.ok(&["model", "use", "builtin"]);
+    assert!(out.contains("built-in model is in use"), "{out}");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(deliver_and_sort(&desk, &maildir, "back-1"), "incident");
+    let log = daemon.stop();
+    assert!(log.contains("retrained the sorting model"), "{log}");
+    assert_eq!(
+        log.matches("sorting with another model from now on")
+            .count(),
+        2,
+        "{log}"
+    );
 }

@@ -216,8 +216,14 @@ pub struct TriageConfig {
     pub rules_file: Option<PathBuf>,
     /// Whether change requests are chargeable (the default) or covered by the contract.
     pub change_requests_chargeable: bool,
-    /// A model written by `servicedesk train`, replacing the built-in one.
+    /// A model written by `servicedesk train`, replacing the built-in one
+    /// and the desk's own (`servicedesk model`): set, it is always used.
     pub model_file: Option<PathBuf>,
+    /// The daemon trains a new model after this many more tickets were
+    /// corrected by agents (0: never; `servicedesk model train` still does).
+    pub retrain_every: u32,
+    /// How often the daemon counts the corrections, in seconds.
+    pub retrain_check_secs: u64,
 }
 
 impl Default for TriageConfig {
@@ -226,6 +232,8 @@ impl Default for TriageConfig {
             rules_file: None,
             change_requests_chargeable: true,
             model_file: None,
+            retrain_every: 20,
+            retrain_check_secs: 60,
         }
     }
 }

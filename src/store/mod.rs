@@ -15,6 +15,7 @@
 
 mod intake;
 mod leases;
+mod models;
 mod outbox;
 pub mod postgres;
 mod registry;
@@ -22,6 +23,7 @@ pub mod sqlite;
 mod tickets;
 
 pub use intake::{IntakeRecord, IntakeView};
+pub use models::{NewModel, StoredModel};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::{HeldTicket, ImportSummary};
 pub use tickets::{
