@@ -89,7 +89,27 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
     }
     findings.push(templates(&config));
     findings.push(sorting(&config));
+    if let (Some(store), None) = (&store, &config.triage.model_file) {
+        findings.push(desk_model(store).await);
+    }
     findings
+}
+
+/// Which of the desk's own models sorts (`servicedesk model`), if any.
+async fn desk_model(store: &Store) -> Finding {
+    match crate::models::in_use(store).await {
+        Ok((None, _)) => ok(
+            "model in use",
+            "the built-in one (no model of this desk's own in use)",
+        ),
+        Ok((Some(id), Some(m))) => ok("model in use", format!("model {id}, {}", m.describe())),
+        Ok((Some(id), None)) => ok("model in use", format!("model {id}")),
+        Err(e) => failed(
+            "model in use",
+            format!("{e:#}"),
+            "`servicedesk model use builtin` (or another model from `servicedesk model list`)",
+        ),
+    }
 }
 
 /// The database: reachable, writable, migrations applied or pending.

@@ -42,9 +42,14 @@ async fn doctor_passes_a_working_desk_and_names_each_broken_part() {
         "registry",
         "templates",
         "sorting",
+        "model in use",
     ] {
         assert!(line(&out, part).starts_with('✔'), "{part}:\n{out}");
     }
+    assert!(
+        line(&out, "model in use").contains("the built-in one"),
+        "{out}"
+    );
     assert!(
         line(&out, "imap").contains("Processed and Quarantine created when `run` starts"),
         "{out}"

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use regex::Regex;
+use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::model::{features, Model, Prediction, REASONS};
@@ -225,7 +225,7 @@ impl Rules {
                     )))
                 }
             };
-            let regex = super::text::folded_regex(&r.pattern)
+            let regex = super::text::folded_rule_regex(&r.pattern)
                 .map_err(|e| err(format!("{at}rule {}: invalid pattern: {e}", r.id)))?;
             rules.push(Rule {
                 id: r.id,
@@ -255,10 +255,10 @@ impl Rules {
         let mut fired: Vec<(String, f32)> = Vec::new();
         for rule in &self.rules {
             let mut score = 0.0;
-            if rule.regex.is_match(&reading.folded_subject) {
+            if rule.regex.is_match(reading.folded_subject.as_bytes()) {
                 score += rule.weight * self.subject_weight;
             }
-            if rule.regex.is_match(&reading.folded_body) {
+            if rule.regex.is_match(reading.folded_body.as_bytes()) {
                 score += rule.weight;
             }
             if score == 0.0 {

@@ -57,7 +57,9 @@ pub struct ModelError(pub String);
 #[derive(Debug, Clone, PartialEq)]
 struct Head {
     classes: usize,
-    /// `classes` rows of `DIMS` weights, then `classes` biases.
+    /// Per bucket, the weight of each class side by side (a feature's
+    /// weights share a cache line), then `classes` biases. Files keep the
+    /// weights class by class (see [`Head::file_index`]).
     weights: Vec<f32>,
 }
 
@@ -237,13 +239,36 @@ impl Head {
     }
 
     fn scores(&self, x: &Features) -> Vec<f32> {
-        (0..self.classes)
-            .map(|c| {
-                let row = &self.weights[c * DIMS..(c + 1) * DIMS];
-                self.weights[self.classes * DIMS + c]
-                    + x.iter().map(|(i, v)| row[*i as usize] * v).sum::<f32>()
-            })
-            .collect()
+        let k = self.classes;
+        let mut s = self.weights[k * DIMS..].to_vec();
+        for (i, v) in x {
+            let at = *i as usize * k;
+            for (sc, w) in s.iter_mut().zip(&self.weights[at..at + k]) {
+                *sc += w * v;
+            }
+        }
+        s
+    }
+
+    /// Where the weight at `mem` (an index into `weights`) sits in a
+    /// model file: class by class, then the biases.
+    fn file_index(&self, mem: usize) -> usize {
+        let k = self.classes;
+        if mem < k * DIMS {
+            (mem % k) * DIMS + mem / k
+        } else {
+            mem
+        }
+    }
+
+    /// The inverse of [`Head::file_index`].
+    fn mem_index(&self, file: usize) -> usize {
+        let k = self.classes;
+        if file < k * DIMS {
+            (file % DIMS) * k + file / DIMS
+        } else {
+            file
+        }
     }
 
     fn probabilities(&self, x: &Features) -> Vec<f32> {
@@ -257,9 +282,8 @@ impl Head {
         let p = self.probabilities(x);
         for (c, pc) in p.iter().enumerate() {
             let g = (pc - if c == label { 1.0 } else { 0.0 }) * class_weight;
-            let row = &mut self.weights[c * DIMS..(c + 1) * DIMS];
             for (i, v) in x {
-                let w = &mut row[*i as usize];
+                let w = &mut self.weights[*i as usize * self.classes + c];
                 *w -= rate * (g * v + l2 * *w);
             }
             self.weights[self.classes * DIMS + c] -= rate * g;
@@ -267,7 +291,7 @@ impl Head {
     }
 
     fn contribution(&self, class: usize, bucket: u32, value: f32) -> f32 {
-        self.weights[class * DIMS + bucket as usize] * value
+        self.weights[bucket as usize * self.classes + class] * value
     }
 }
 
@@ -488,13 +512,14 @@ impl Model {
         out.extend_from_slice(&(heads.len() as u32).to_le_bytes());
         for head in heads {
             out.extend_from_slice(&(head.classes as u32).to_le_bytes());
-            let nonzero: Vec<(u32, u16)> = head
+            let mut nonzero: Vec<(u32, u16)> = head
                 .weights
                 .iter()
                 .enumerate()
-                .map(|(i, w)| (i as u32, to_bf16(*w)))
+                .map(|(i, w)| (head.file_index(i) as u32, to_bf16(*w)))
                 .filter(|(_, w)| from_bf16(*w) != 0.0)
                 .collect();
+            nonzero.sort_unstable_by_key(|(i, _)| *i);
             out.extend_from_slice(&(nonzero.len() as u32).to_le_bytes());
             let mut last = 0u32;
             for (i, w) in nonzero {
@@ -556,9 +581,13 @@ impl Model {
                     index = r.u32()? as usize;
                     f32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes"))
                 };
+                if index >= head.weights.len() {
+                    return Err(ModelError("weight index out of range".into()));
+                }
+                let at = head.mem_index(index);
                 *head
                     .weights
-                    .get_mut(index)
+                    .get_mut(at)
                     .ok_or_else(|| ModelError("weight index out of range".into()))? = w;
             }
             heads.push(head);
