@@ -134,6 +134,7 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
                     "from an outsider (not a registered person of the customer; decided nothing)"
                 }
                 ("in", false) => "from",
+                ("note", _) => "internal note by",
                 _ => "to customer, by",
             },
             m.created_at,
