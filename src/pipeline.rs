@@ -504,6 +504,7 @@ impl Intake<'_> {
             subject: &self.mail.subject,
             body: &self.mail.text,
             outsider: false,
+            html: self.mail.html.as_deref(),
         }
     }
 }
@@ -710,6 +711,7 @@ pub(crate) async fn queue_reply(
                 subject: &out.subject,
                 body: &out.body,
                 outsider: false,
+                html: None,
             },
         )
         .await?;

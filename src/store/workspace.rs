@@ -287,6 +287,24 @@ impl Store {
         Ok(counts)
     }
 
+    /// The HTML part of one message of a ticket's thread, as received.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when the ticket has no such message with HTML.
+    pub async fn message_html(&self, number: &str, message: i64) -> Result<String> {
+        let html: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT m.html FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.number = $1 AND m.id = $2",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .bind(message)
+        .fetch_optional(&self.pool)
+        .await?;
+        html.flatten()
+            .ok_or_else(|| StoreError::NotFound(format!("HTML of message {message} on {number}")))
+    }
+
     /// Every recorded change to a ticket, oldest first.
     ///
     /// # Errors

@@ -9,13 +9,15 @@
 //! handler runs.
 //!
 //! One file per concern: `auth` (sessions, tokens, login, CSRF), `api`
-//! (JSON), `pages` (HTML), `tickets` (the changes both share), `i18n`
+//! (JSON), `pages` (HTML), `mail_html` (customers' HTML, sanitised and
+//! sandboxed), `tickets` (the changes both share), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod i18n;
+pub mod mail_html;
 pub mod pages;
 pub mod tickets;
 pub mod time;
@@ -93,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets/{number}/reply", post(pages::reply))
         .route("/tickets/{number}/note", post(pages::note))
         .route("/tickets/{number}/update", post(pages::update))
+        .route(
+            "/tickets/{number}/messages/{id}/html",
+            get(mail_html::message_html),
+        )
         .route("/healthz", get(healthz))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/me", get(api::me))
@@ -203,7 +209,8 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     res

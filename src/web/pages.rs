@@ -316,6 +316,8 @@ pub async fn queues(
 
 #[derive(Serialize)]
 struct MessageView {
+    id: i64,
+    has_html: bool,
     kind: &'static str,
     from: String,
     author: Option<String>,
@@ -367,6 +369,8 @@ pub async fn ticket(
     let messages: Vec<MessageView> = thread
         .iter()
         .map(|m| MessageView {
+            id: m.id,
+            has_html: m.has_html,
             kind: m.kind(),
             from: m.from.clone(),
             author: m.author.clone(),

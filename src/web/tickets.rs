@@ -86,6 +86,7 @@ pub async fn reply(
             subject: &out.subject,
             body: &out.body,
             outsider: false,
+            html: None,
         },
         &caller.agent.email,
     )
@@ -132,6 +133,7 @@ pub async fn note(
             subject: "",
             body: text,
             outsider: false,
+            html: None,
         },
         &caller.agent.email,
     )
