@@ -477,7 +477,10 @@ Bonjour\r\n";
         assert!(m.text.contains("Hello"), "{:?}", m.text);
         assert!(!m.text.contains("<b>"));
         // The HTML itself is kept for the sanitised view; plain mail has none.
-        assert!(m.html.as_deref().is_some_and(|h| h.contains("<b>there</b>")));
+        assert!(m
+            .html
+            .as_deref()
+            .is_some_and(|h| h.contains("<b>there</b>")));
         let plain = parse(b"From: a@b.example\r\n\r\nHello\r\n").unwrap();
         assert_eq!(plain.html, None);
     }
