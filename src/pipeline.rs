@@ -413,7 +413,8 @@ impl Pipeline {
         t: &NewTicket,
     ) -> Result<Processed, StoreError> {
         let (ticket_id, number) = tx.insert_ticket(t, &msg.mail.subject).await?;
-        tx.add_message(ticket_id, &msg.thread_message("in")).await?;
+        let message = tx.add_message(ticket_id, &msg.thread_message("in")).await?;
+        tx.add_attachments(message, &msg.mail.attachments).await?;
         if let Some(reason) = &t.attention {
             if !t.send_notice {
                 tx.flag_address(&t.sender, "loop_breaker", reason).await?;
@@ -610,7 +611,8 @@ async fn followup(tx: &mut Tx, msg: &Intake<'_>, f: &Followup) -> Result<Process
         .await?;
     let mut message = msg.thread_message("in");
     message.outsider = f.outsider;
-    tx.add_message(ticket_id, &message).await?;
+    let row = tx.add_message(ticket_id, &message).await?;
+    tx.add_attachments(row, &msg.mail.attachments).await?;
     let detail = followup_detail(f);
     msg.record_intake(tx, Outcome::Followup, Some(f.ticket.clone()), &detail)
         .await

@@ -1049,6 +1049,32 @@ async fn hostile_html_is_shown_only_sanitised_and_sandboxed() {
         assert!(!html.contains(bad), "{bad} survived: {html}");
     }
     assert!(html.contains("zorgplan"), "{html}");
+    // The attachment is only ever a download of opaque bytes.
+    let link = page
+        .split("/attachments/")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no attachment link: {page}"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = get(format!("/tickets/CS-000001/attachments/{link}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"evil.html\""),
+        "{disposition}"
+    );
+    assert!(
+        r.text().await.unwrap().contains("<script>top.__pwned"),
+        "the bytes as received"
+    );
     // Without a session the frame's route sends to the login page too.
     let r = w.http.get(w.url(&src)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -61,6 +61,17 @@ ALTER TABLE messages ADD COLUMN author TEXT;
 -- default view.
 ALTER TABLE messages ADD COLUMN html TEXT;
 
+-- The attachments of inbound mail, offered to agents only as downloads.
+CREATE TABLE attachments (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    message      BIGINT NOT NULL REFERENCES messages(id),
+    name         TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    data         BYTEA NOT NULL
+);
+CREATE INDEX attachments_message ON attachments(message);
+
 -- Every change to a ticket: by an agent (agent:<address>), the command line
 -- (cli), mail (mail) or the machine (machine).
 CREATE TABLE ticket_events (

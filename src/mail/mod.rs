@@ -95,12 +95,23 @@ fn bounce_details(raw: &[u8], failed_header: Option<&str>) -> Bounce {
     }
 }
 
-/// An attachment's name and decoded size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An attachment: its name, type, decoded size and contents.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub name: String,
     pub content_type: String,
     pub size: usize,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One inbound message, decoded.
@@ -319,6 +330,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
                 })
                 .unwrap_or_default(),
             size: part.contents().len(),
+            data: part.contents().to_vec(),
         })
         .collect();
 

@@ -453,15 +453,15 @@ impl Tx {
         )
     }
 
-    /// Adds a message to a ticket's thread.
+    /// Adds a message to a ticket's thread; returns its row id.
     ///
     /// # Errors
     ///
     /// On database failure.
-    pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<()> {
-        sqlx::query(
+    pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider, html) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(ticket_id)
         .bind(m.direction)
@@ -472,8 +472,33 @@ impl Tx {
         .bind(now())
         .bind(i64::from(m.outsider))
         .bind(m.html)
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
+        Ok(id)
+    }
+
+    /// Keeps an inbound message's attachments (for download by agents).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn add_attachments(
+        &mut self,
+        message: i64,
+        attachments: &[crate::mail::Attachment],
+    ) -> Result<()> {
+        for a in attachments {
+            sqlx::query(
+                "INSERT INTO attachments (message, name, content_type, size, data) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(message)
+            .bind(&a.name)
+            .bind(&a.content_type)
+            .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+            .bind(a.data.clone())
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 }

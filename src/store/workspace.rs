@@ -69,6 +69,18 @@ pub struct TicketEvent {
     pub created_at: String,
 }
 
+/// An attachment of a message on a ticket (without its contents).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttachmentInfo {
+    pub id: i64,
+    /// The row id of the message it came with.
+    #[serde(skip)]
+    pub message: i64,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+}
+
 /// A ticket as an agent's reply needs it.
 #[derive(Debug, Clone)]
 pub struct ReplyTarget {
@@ -303,6 +315,51 @@ impl Store {
         .await?;
         html.flatten()
             .ok_or_else(|| StoreError::NotFound(format!("HTML of message {message} on {number}")))
+    }
+
+    /// The attachments of a ticket's messages, in order.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn ticket_attachments(&self, number: &str) -> Result<Vec<AttachmentInfo>> {
+        sqlx::query(
+            "SELECT a.id, a.message, a.name, a.content_type, a.size FROM attachments a \
+             JOIN messages m ON m.id = a.message JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.number = $1 ORDER BY a.id",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AttachmentInfo {
+                id: r.try_get("id")?,
+                message: r.try_get("message")?,
+                name: r.try_get("name")?,
+                content_type: r.try_get("content_type")?,
+                size: r.try_get("size")?,
+            })
+        })
+        .collect()
+    }
+
+    /// One attachment of a ticket: its name and contents.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when the ticket has no such attachment.
+    pub async fn attachment(&self, number: &str, id: i64) -> Result<(String, Vec<u8>)> {
+        let row = sqlx::query(
+            "SELECT a.name, a.data FROM attachments a JOIN messages m ON m.id = a.message \
+             JOIN tickets t ON t.id = m.ticket_id WHERE t.number = $1 AND a.id = $2",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("attachment {id} on {number}")))?;
+        Ok((row.try_get("name")?, row.try_get("data")?))
     }
 
     /// Every recorded change to a ticket, oldest first.

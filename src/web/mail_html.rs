@@ -3,7 +3,7 @@
 //! `javascript:` links, meta refresh, or images from anywhere), served from
 //! its own route with a `sandbox` Content-Security-Policy that lets nothing
 //! load or run, and shown in an `<iframe sandbox>`. The text view stays
-//! the default.
+//! the default. Attachments are only ever downloads.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
@@ -63,9 +63,78 @@ pub async fn message_html(
     Ok(res)
 }
 
+/// An attachment's name as a download's file name: no path, no quotes,
+/// no control characters; ASCII only (the full name goes in `filename*`).
+pub fn download_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let ascii: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != ';' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let ascii = ascii.trim().trim_start_matches('.').to_string();
+    if ascii.is_empty() {
+        "attachment".into()
+    } else {
+        ascii
+    }
+}
+
+/// `GET /tickets/{number}/attachments/{id}`: always a download of opaque
+/// bytes, never shown by the browser.
+pub async fn attachment(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((number, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    caller.require(Action::ReadTickets)?;
+    let (name, data) = state.store.attachment(&number, id).await?;
+    let encoded: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let disposition = format!(
+        "attachment; filename=\"{}\"; filename*=UTF-8''{encoded}",
+        download_name(&name)
+    );
+    let mut res = data.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    Ok(res)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn download_names_carry_no_path_or_header_tricks() {
+        assert_eq!(download_name("rapport.pdf"), "rapport.pdf");
+        assert_eq!(download_name("../../etc/passwd"), "passwd");
+        assert_eq!(download_name("C:\\x\\evil.exe"), "evil.exe");
+        assert_eq!(download_name("a\"; b.html"), "a__ b.html");
+        assert_eq!(download_name("verslag é.docx"), "verslag _.docx");
+        assert_eq!(download_name(""), "attachment");
+        assert_eq!(download_name(".htaccess"), "htaccess");
+    }
 
     /// Mail is the attacker's input: nothing of this may survive.
     pub const HOSTILE: &str = r#"<html><head><meta http-equiv="refresh" content="0;url=https://evil.example/">

@@ -99,6 +99,10 @@ pub fn router(state: AppState) -> Router {
             "/tickets/{number}/messages/{id}/html",
             get(mail_html::message_html),
         )
+        .route(
+            "/tickets/{number}/attachments/{id}",
+            get(mail_html::attachment),
+        )
         .route("/healthz", get(healthz))
         .route("/assets/{name}", get(assets::asset))
         .route("/api/me", get(api::me))

@@ -316,6 +316,7 @@ pub async fn queues(
 
 #[derive(Serialize)]
 struct MessageView {
+    attachments: Vec<crate::store::AttachmentInfo>,
     id: i64,
     has_html: bool,
     kind: &'static str,
@@ -346,6 +347,7 @@ pub async fn ticket(
     let lang = language(&headers, Some(&caller.agent));
     let (t, thread) = state.store.ticket(&number).await?;
     let events = state.store.ticket_events(&t.number).await?;
+    let attachments = state.store.ticket_attachments(&t.number).await?;
     let registry = state.store.registry().await?;
     let person = registry.lookup(&t.sender);
     let customer = registry.customer(&t.customer);
@@ -369,6 +371,11 @@ pub async fn ticket(
     let messages: Vec<MessageView> = thread
         .iter()
         .map(|m| MessageView {
+            attachments: attachments
+                .iter()
+                .filter(|a| a.message == m.id)
+                .cloned()
+                .collect(),
             id: m.id,
             has_html: m.has_html,
             kind: m.kind(),
