@@ -127,11 +127,16 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCaller {
         match parts.extensions.get::<Identity>().and_then(|i| i.0.clone()) {
             Some(c) if c.session.is_some() => Ok(PageCaller(c)),
             _ => {
-                let here = parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
+                // After the login a form's target cannot be fetched again:
+                // come back to the queues instead.
+                let here = match parts.method {
+                    Method::GET | Method::HEAD => parts
+                        .uri
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/"),
+                    _ => "/",
+                };
                 let target = if here == "/" {
                     "/login".to_string()
                 } else {

@@ -379,6 +379,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ],
     ),
     (
+        "registry_gaps",
+        [
+            "Gaten in de registratie",
+            "Lacunes dans le registre",
+            "Registry gaps",
+            "Lücken im Register",
+        ],
+    ),
+    (
         "other_open",
         [
             "Andere open tickets",
