@@ -190,6 +190,34 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// SIGTERM: the server (and the daemon around it) must exit 0 within 20 s.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "exit {status} after SIGTERM:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
 impl Drop for Workspace {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -738,6 +766,7 @@ async fn security(backend: Backend) {
     // Logs never carry a password or token.
     let log = std::fs::read_to_string(&w.log).unwrap_or_default();
     assert!(!log.contains(PASSWORD) && !log.contains(&token), "{log}");
+    w.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -878,6 +907,8 @@ async fn reply_by_mail(backend: Backend) {
         .expect("corrections");
     assert_eq!(corrected.len(), 1);
     assert_eq!(corrected[0].category.as_str(), "question");
+    // The daemon and its workspace stop together, cleanly.
+    w.stop();
 }
 
 /// Polls `GET /api/tickets` until `found` says yes (at most 30 s).
