@@ -674,6 +674,71 @@ async fn security(backend: Backend) {
         .await;
     assert_eq!(mine.as_array().unwrap().len(), 2);
 
+    // Saved replies: leads edit them, agents use them on a ticket.
+    let reply = json!({"name": "Hersteld", "language": "nl", "text": "Dag {{ name }},\n\nTicket {{ number }} is hersteld.\n{{ agent }}"});
+    let (status, _) = w
+        .api(
+            "PUT",
+            "/api/saved-replies",
+            &Auth::Token(&token),
+            Some(reply.clone()),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "an agent edits no saved replies"
+    );
+    let (status, e) = w
+        .api(
+            "PUT",
+            "/api/saved-replies",
+            &Auth::Token(&lead),
+            Some(json!({"name": "x", "language": "nl", "text": "{{ secret }}"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (status, _) = w
+        .api(
+            "PUT",
+            "/api/saved-replies",
+            &Auth::Token(&lead),
+            Some(reply),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = w
+        .api("GET", "/api/saved-replies", &Auth::Token(&token), None)
+        .await;
+    let id = list[0]["id"].as_i64().expect("a saved reply");
+    let (status, filled) = w
+        .api(
+            "GET",
+            &format!("/api/tickets/{number}/saved-replies/{id}"),
+            &Auth::Token(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        filled["text"],
+        "Dag Koen De Witte,\n\nTicket CS-000001 is hersteld.\nAgent agent"
+    );
+    let page = w
+        .http
+        .get(w.url(&format!("/tickets/{number}?saved={id}")))
+        .header(COOKIE, format!("sd_session={}", agent.cookie))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Ticket CS-000001 is hersteld."),
+        "the composer starts from it: {page}"
+    );
+
     // A charge decision given by phone.
     let (status, t) = w
         .api(

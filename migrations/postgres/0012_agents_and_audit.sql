@@ -84,3 +84,16 @@ CREATE TABLE ticket_events (
     created_at    TEXT NOT NULL
 );
 CREATE INDEX ticket_events_ticket ON ticket_events(ticket_number, id);
+
+-- Saved replies agents start an answer from, per language; leads edit them.
+-- The text is a template over the ticket's fields (number, subject,
+-- customer, name, agent).
+CREATE TABLE saved_replies (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name       TEXT NOT NULL,
+    language   TEXT NOT NULL,               -- nl | fr | en | de
+    body       TEXT NOT NULL,
+    updated_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (name, language)
+);

@@ -31,7 +31,9 @@ pub use registry::{HeldTicket, ImportSummary};
 pub use tickets::{
     CorrectedTicket, ThreadEntry, ThreadMessage, TicketChange, TicketFilter, TicketView,
 };
-pub use workspace::{AttachmentInfo, QueueCounts, ReplyTarget, TicketEvent, TicketQuery, View};
+pub use workspace::{
+    AttachmentInfo, QueueCounts, ReplyTarget, SavedReply, TicketEvent, TicketQuery, View,
+};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::AnyPool;

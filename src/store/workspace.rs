@@ -655,3 +655,87 @@ impl Tx {
         Ok(())
     }
 }
+
+/// A saved reply: a named text per language that answers often start from.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SavedReply {
+    pub id: i64,
+    pub name: String,
+    pub language: Language,
+    /// A template over the ticket's fields.
+    pub text: String,
+    pub updated_by: String,
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Every saved reply, by name then language.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn saved_replies(&self) -> Result<Vec<SavedReply>> {
+        sqlx::query(
+            "SELECT id, name, language, body, updated_by, updated_at FROM saved_replies ORDER BY name, language",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SavedReply {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                language: super::value(r, "language")?,
+                text: r.try_get("body")?,
+                updated_by: r.try_get("updated_by")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Creates or replaces the saved reply `name` in `language`.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn save_reply(
+        &self,
+        name: &str,
+        language: Language,
+        text: &str,
+        by: &str,
+    ) -> Result<()> {
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "INSERT INTO saved_replies (name, language, body, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name, language) DO UPDATE SET body = excluded.body, \
+             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(language.as_str())
+        .bind(text)
+        .bind(by)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a saved reply.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when there is none with that id.
+    pub async fn delete_saved_reply(&self, id: i64) -> Result<()> {
+        let _turn = self.write_turn().await;
+        let done = sqlx::query("DELETE FROM saved_replies WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("saved reply {id}")));
+        }
+        Ok(())
+    }
+}

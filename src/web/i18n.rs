@@ -11,6 +11,37 @@ use crate::domain::Language;
 /// (key, [nl, fr, en, de]).
 pub const MESSAGES: &[(&str, [&str; 4])] = &[
     (
+        "saved_replies",
+        [
+            "Standaardantwoorden",
+            "Réponses types",
+            "Saved replies",
+            "Textbausteine",
+        ],
+    ),
+    ("insert", ["Invoegen", "Insérer", "Insert", "Einfügen"]),
+    ("name", ["Naam", "Nom", "Name", "Name"]),
+    ("text", ["Tekst", "Texte", "Text", "Text"]),
+    ("delete", ["Verwijderen", "Supprimer", "Delete", "Löschen"]),
+    (
+        "new_saved_reply",
+        [
+            "Standaardantwoord toevoegen of vervangen",
+            "Ajouter ou remplacer une réponse type",
+            "Add or replace a saved reply",
+            "Textbaustein hinzufügen oder ersetzen",
+        ],
+    ),
+    (
+        "saved_reply_help",
+        [
+            "Velden: {{ number }}, {{ subject }}, {{ customer }}, {{ name }}, {{ agent }}",
+            "Champs : {{ number }}, {{ subject }}, {{ customer }}, {{ name }}, {{ agent }}",
+            "Fields: {{ number }}, {{ subject }}, {{ customer }}, {{ name }}, {{ agent }}",
+            "Felder: {{ number }}, {{ subject }}, {{ customer }}, {{ name }}, {{ agent }}",
+        ],
+    ),
+    (
         "app_title",
         ["Servicedesk", "Servicedesk", "Service desk", "Servicedesk"],
     ),

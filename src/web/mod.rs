@@ -9,7 +9,7 @@
 //! handler runs.
 //!
 //! One file per concern: `auth` (sessions, tokens, login, CSRF), `api`
-//! (JSON), `pages` (HTML), `mail_html` (customers' HTML, sanitised and
+//! (JSON), `pages` (HTML), `saved` (saved replies), `mail_html` (customers' HTML, sanitised and
 //! sandboxed), `tickets` (the changes both share), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
@@ -19,6 +19,7 @@ pub mod auth;
 pub mod i18n;
 pub mod mail_html;
 pub mod pages;
+pub mod saved;
 pub mod tickets;
 pub mod time;
 
@@ -105,6 +106,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/assets/{name}", get(assets::asset))
+        .route("/saved-replies", get(saved::page).post(saved::save_form))
+        .route("/saved-replies/{id}/delete", post(saved::delete_form))
+        .route("/api/saved-replies", get(saved::list).put(saved::put))
+        .route(
+            "/api/saved-replies/{id}",
+            axum::routing::delete(saved::delete),
+        )
+        .route(
+            "/api/tickets/{number}/saved-replies/{id}",
+            get(saved::rendered),
+        )
         .route("/api/me", get(api::me))
         .route("/api/agents", get(api::agents))
         .route("/api/tickets", get(api::tickets))

@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("queues.html", include_str!("templates/queues.html")),
     ("ticket.html", include_str!("templates/ticket.html")),
     ("error.html", include_str!("templates/error.html")),
+    ("saved.html", include_str!("templates/saved.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -332,6 +333,9 @@ struct MessageView {
 pub struct TicketParams {
     #[serde(default)]
     done: String,
+    /// A saved reply to start the answer from.
+    #[serde(default)]
+    saved: String,
 }
 
 /// `GET /tickets/{number}`: the thread, the sorting evidence, the customer
@@ -388,6 +392,19 @@ pub async fn ticket(
         })
         .collect();
     let notices_sent = thread.iter().filter(|m| m.kind() == "auto_reply").count();
+    let saved_replies: Vec<(i64, String, &'static str)> = state
+        .store
+        .saved_replies()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name, s.language.as_str()))
+        .collect();
+    let draft = match params.saved.parse::<i64>() {
+        Ok(id) => super::saved::for_ticket(&state, &caller, &t.number, id)
+            .await?
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     let ev = &t.evidence;
     let pairs = |key: &str| -> Vec<(String, String)> {
         ev.get(key)
@@ -441,9 +458,31 @@ pub async fn ticket(
         all_reasons => ChargeReason::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         all_statuses => TicketStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         done => params.done,
+        saved_replies => saved_replies,
+        draft => draft,
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
     };
     Ok(Html(render(&state, "ticket.html", ctx)?).into_response())
+}
+
+/// The saved replies page.
+///
+/// # Errors
+///
+/// On database or template failure.
+pub async fn render_saved_replies(
+    state: &AppState,
+    caller: &super::auth::Caller,
+    headers: &HeaderMap,
+) -> Result<String, WebError> {
+    let lang = language(headers, Some(&caller.agent));
+    let replies = state.store.saved_replies().await?;
+    let ctx = context! {
+        replies => replies,
+        can_edit => crate::agents::may(caller.agent.role, Action::EditSavedReplies),
+        ..frame(Some(caller), lang, "/saved-replies")
+    };
+    render(state, "saved.html", ctx)
 }
 
 fn back_to(number: &str, done: &str) -> Response {
@@ -633,12 +672,29 @@ mod tests {
                     notices_sent => 1, events => vec![context! { actor => "mail", field => "status", old_value => None::<String>, new_value => "new", created_at => "2026-07-01T10:00:00Z" }],
                     agents => vec![("an@desk.example", "An")], mine => true, can_assign => true,
                     all_categories => vec!["change"], all_reasons => vec!["change_request"], all_statuses => vec!["closed"],
-                    done => "reply", agent => agent, csrf => "tok",
+                    done => "reply",
+                    saved_replies => vec![(1, "Hersteld", "fr")],
+                    draft => "Dag {{ name }}",
+                     agent => agent, csrf => "tok",
                     ..lang_frame(l)
                 })
                 .unwrap();
             assert!(!ticket.contains("<script>x"), "mail text is escaped");
             assert!(ticket.contains("<iframe sandbox=\"\""));
+            assert!(
+                ticket.contains("Dag {{ name }}</textarea>"),
+                "the draft is text"
+            );
+            let saved = env
+                .get_template("saved.html")
+                .unwrap()
+                .render(context! {
+                    replies => vec![context! { id => 1, name => "Hersteld", language => "nl", text => "Dag", updated_by => "an", updated_at => "2026-07-01T10:00:00Z" }],
+                    can_edit => true, agent => context! { name => "An", email => "an@desk.example", role => "lead" }, csrf => "tok",
+                    ..lang_frame(l)
+                })
+                .unwrap();
+            assert!(saved.contains("Hersteld"));
             assert!(ticket.contains(i18n::text(l, "registry_gaps")));
         }
     }
