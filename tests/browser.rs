@@ -148,6 +148,23 @@ impl Browser {
             .to_string()
     }
 
+    /// Waits (up to 20 s) for the page after a form was sent: its address
+    /// ends with `suffix`.
+    async fn wait_url(&self, suffix: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) {
+                return url;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still at {url}, not …{suffix}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn source(&self) -> String {
         self.call("GET", "/source", None)
             .await
@@ -361,7 +378,10 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
         .await;
     b.type_into("input[name=password]", PASSWORD).await;
     b.click("form[action='/login'] button").await;
-    assert_eq!(b.url().await, format!("{web}/tickets/CS-000001"));
+    assert_eq!(
+        b.wait_url("/tickets/CS-000001").await,
+        format!("{web}/tickets/CS-000001")
+    );
 
     // The sorted queues: both tickets, with their category.
     b.goto(&format!("{web}/")).await;
@@ -375,13 +395,13 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
 
     // Open the ticket from the queue, re-sort it.
     b.click("a[href='/tickets/CS-000001']").await;
-    assert_eq!(b.url().await, format!("{web}/tickets/CS-000001"));
+    b.wait_url("/tickets/CS-000001").await;
     let page = b.source().await;
     assert!(page.contains("ZP-2041"), "{page}");
     b.screenshot(&shots, "3-ticket").await;
     b.click("#category option[value=question]").await;
     b.click("#resort button").await;
-    assert!(b.url().await.ends_with("done=saved"), "{}", b.url().await);
+    b.wait_url("done=saved").await;
     let t = db
         .store()
         .await
@@ -398,7 +418,7 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
     )
     .await;
     b.click("form.composer button").await;
-    assert!(b.url().await.ends_with("done=reply"), "{}", b.url().await);
+    b.wait_url("done=reply").await;
     let sent = servers.wait_sent(3, Duration::from_secs(30)).await;
     let reply = sent
         .iter()
@@ -413,6 +433,7 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
     b.type_into("#note", "Klant gebeld; hij test vanmiddag.")
         .await;
     b.click("form.composer.note button").await;
+    b.wait_url("done=saved").await;
     let page = b.source().await;
     assert!(
         page.contains("Klant gebeld; hij test vanmiddag.") && page.contains("kind-note"),
