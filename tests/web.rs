@@ -673,6 +673,43 @@ async fn security(backend: Backend) {
         .api("GET", "/api/tickets?view=mine", &Auth::Token(&token), None)
         .await;
     assert_eq!(mine.as_array().unwrap().len(), 2);
+    // The queue page counts the same: 3 open, 2 mine, 1 unassigned, 1 feedback.
+    let queues = w
+        .http
+        .get(w.url("/"))
+        .header(COOKIE, format!("sd_session={}", agent.cookie))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |href: &str| -> String {
+        let after = queues
+            .split(&format!("href=\"{href}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no link {href}: {queues}"));
+        after
+            .split("<span class=\"count\">")
+            .nth(1)
+            .and_then(|c| c.split('<').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(count("/?view=open"), "3");
+    assert_eq!(count("/?view=mine"), "2");
+    assert_eq!(count("/?view=unassigned"), "1");
+    let (_, all) = w
+        .api("GET", "/api/tickets", &Auth::Token(&token), None)
+        .await;
+    let awaiting = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "awaiting_approval")
+        .count();
+    assert_eq!(count("/?view=awaiting_approval"), awaiting.to_string());
+    assert_eq!(count("/?view=open&amp;category=feedback"), "1");
 
     // Saved replies: leads edit them, agents use them on a ticket.
     let reply = json!({"name": "Hersteld", "language": "nl", "text": "Dag {{ name }},\n\nTicket {{ number }} is hersteld.\n{{ agent }}"});

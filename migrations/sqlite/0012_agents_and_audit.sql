@@ -47,6 +47,8 @@ CREATE INDEX login_failures_key ON login_failures(key, created_at);
 -- The agent a ticket is assigned to (their address), NULL when unassigned.
 ALTER TABLE tickets ADD COLUMN assignee TEXT;
 CREATE INDEX tickets_assignee ON tickets(assignee, status);
+-- The queue page's counts read this index alone, not the tickets.
+CREATE INDEX tickets_counts ON tickets(status, category, assignee, attention);
 -- Every list of the workspace pages backwards through ids.
 CREATE INDEX tickets_category_id ON tickets(category, id);
 

@@ -255,23 +255,24 @@ impl Store {
         Ok(by_ticket)
     }
 
-    /// Open tickets per category and per view; `agent` is whose "mine" counts.
+    /// Open tickets per category and per view (all but "mine", which
+    /// [`Store::mine_count`] gives). Reads only the `tickets_counts` index;
+    /// still, it counts every open ticket, so callers keep the result a
+    /// few seconds.
     ///
     /// # Errors
     ///
     /// On database failure.
-    pub async fn queue_counts(&self, agent: &str) -> Result<QueueCounts> {
-        let rows = sqlx::query(&format!(
-            "SELECT category, \
-                 COUNT(*) AS open, \
-                 SUM(CASE WHEN assignee = $1 THEN 1 ELSE 0 END) AS mine, \
-                 SUM(CASE WHEN assignee IS NULL THEN 1 ELSE 0 END) AS unassigned, \
-                 SUM(CASE WHEN status = 'awaiting_approval' THEN 1 ELSE 0 END) AS awaiting, \
-                 SUM(CASE WHEN status = 'on_hold' THEN 1 ELSE 0 END) AS on_hold, \
-                 SUM(CASE WHEN attention IS NOT NULL THEN 1 ELSE 0 END) AS to_check \
-             FROM tickets WHERE {OPEN} GROUP BY category"
-        ))
-        .bind(agent.to_lowercase())
+    pub async fn queue_counts(&self) -> Result<QueueCounts> {
+        let rows = sqlx::query(
+            "SELECT status, category, \
+                 CASE WHEN assignee IS NULL THEN 1 ELSE 0 END AS unassigned, \
+                 CASE WHEN attention IS NULL THEN 0 ELSE 1 END AS to_check, COUNT(*) AS n \
+             FROM tickets WHERE status IN ('new', 'awaiting_approval', 'on_hold', 'open') \
+             GROUP BY status, category, \
+                 CASE WHEN assignee IS NULL THEN 1 ELSE 0 END, \
+                 CASE WHEN attention IS NULL THEN 0 ELSE 1 END",
+        )
         .fetch_all(&self.pool)
         .await?;
         let mut counts = QueueCounts {
@@ -279,24 +280,44 @@ impl Store {
             ..QueueCounts::default()
         };
         for r in rows {
+            let status: String = r.try_get("status")?;
             let category: String = r.try_get("category")?;
-            let n =
-                |col: &str| -> Result<i64> { Ok(r.try_get::<Option<i64>, _>(col)?.unwrap_or(0)) };
+            let n: i64 = r.try_get("n")?;
             if let Some(slot) = counts
                 .categories
                 .iter_mut()
                 .find(|(c, _)| c.as_str() == category)
             {
-                slot.1 += n("open")?;
+                slot.1 += n;
             }
-            counts.open += n("open")?;
-            counts.mine += n("mine")?;
-            counts.unassigned += n("unassigned")?;
-            counts.awaiting_approval += n("awaiting")?;
-            counts.on_hold += n("on_hold")?;
-            counts.to_check += n("to_check")?;
+            counts.open += n;
+            if r.try_get::<i64, _>("unassigned")? == 1 {
+                counts.unassigned += n;
+            }
+            if r.try_get::<i64, _>("to_check")? == 1 {
+                counts.to_check += n;
+            }
+            match status.as_str() {
+                "awaiting_approval" => counts.awaiting_approval += n,
+                "on_hold" => counts.on_hold += n,
+                _ => {}
+            }
         }
         Ok(counts)
+    }
+
+    /// Open tickets assigned to this agent.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn mine_count(&self, agent: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM tickets WHERE assignee = $1 AND {OPEN}"
+        ))
+        .bind(agent.to_lowercase())
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// The HTML part of one message of a ticket's thread, as received.

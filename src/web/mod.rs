@@ -37,6 +37,10 @@ use crate::config::Config;
 use crate::reply::Replier;
 use crate::store::{Store, StoreError};
 
+/// How long the queue counts are kept: counting every open ticket costs
+/// tens of milliseconds at 100,000 open tickets.
+pub const COUNTS_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -50,6 +54,9 @@ pub struct Inner {
     pub secure_cookies: bool,
     pub idle_minutes: u64,
     pub trust_forwarded_for: bool,
+    /// The queue counts and when they were counted: kept a few seconds,
+    /// forgotten at every change made here.
+    pub counts: std::sync::Mutex<Option<(std::time::Instant, crate::store::QueueCounts)>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,7 +87,43 @@ impl AppState {
             secure_cookies: config.web.secure_cookies(),
             idle_minutes: config.web.session_idle_minutes,
             trust_forwarded_for: config.web.trust_forwarded_for,
+            counts: std::sync::Mutex::new(None),
         })))
+    }
+
+    /// The queue counts for this agent: the shared ones at most
+    /// [`COUNTS_FOR`] old (or fresh after a change made here), "mine" always fresh.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn queue_counts(&self, agent: &str) -> Result<crate::store::QueueCounts, StoreError> {
+        let cached = self
+            .counts
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|(at, _)| at.elapsed() < COUNTS_FOR)
+            .map(|(_, c)| c);
+        let mut counts = match cached {
+            Some(c) => c,
+            None => {
+                let c = self.store.queue_counts().await?;
+                if let Ok(mut slot) = self.counts.lock() {
+                    *slot = Some((std::time::Instant::now(), c.clone()));
+                }
+                c
+            }
+        };
+        counts.mine = self.store.mine_count(agent).await?;
+        Ok(counts)
+    }
+
+    /// Forgets the kept counts (after a change made in the workspace).
+    pub fn forget_counts(&self) {
+        if let Ok(mut slot) = self.counts.lock() {
+            *slot = None;
+        }
     }
 }
 

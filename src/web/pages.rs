@@ -269,7 +269,7 @@ pub async fn queues(
     let more = tickets.len() as i64 > PAGE_SIZE;
     tickets.truncate(PAGE_SIZE as usize);
     let next = more.then(|| p.link(tickets.last().map(|t| t.id)));
-    let counts = state.store.queue_counts(&caller.agent.email).await?;
+    let counts = state.queue_counts(&caller.agent.email).await?;
     let rows: Vec<Row> = tickets
         .iter()
         .map(|t| Row {

@@ -100,6 +100,7 @@ pub async fn reply(
             .await?;
     }
     tx.commit().await?;
+    state.forget_counts();
     tracing::info!(
         ticket = target.number,
         agent = caller.agent.email,
@@ -213,8 +214,10 @@ pub async fn change(
             .map(|a| a.map(|a| a.trim().to_lowercase())),
         charge_approved: patch.charge_approved,
     };
-    Ok(state
+    let changed = state
         .store
         .change_ticket(number, &change, &caller.actor())
-        .await?)
+        .await?;
+    state.forget_counts();
+    Ok(changed)
 }
