@@ -51,9 +51,8 @@ pub async fn me(caller: Caller) -> Json<Value> {
 /// `GET /api/agents`: every agent (admins only).
 pub async fn agents(
     State(state): State<AppState>,
-    caller: Caller,
+    _: super::auth::Admin,
 ) -> Result<Json<Value>, WebError> {
-    caller.require(Action::ManageAgents)?;
     Ok(Json(json!(state.store.agents().await?)))
 }
 

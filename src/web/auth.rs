@@ -103,6 +103,33 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+/// A caller who may assign to others and edit saved replies (a lead or an
+/// admin): a handler taking it cannot be reached by an agent (403).
+pub struct Lead(pub Caller);
+
+/// A caller who may manage agents and the registry (an admin).
+pub struct Admin(pub Caller);
+
+impl<S: Send + Sync> FromRequestParts<S> for Lead {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(crate::agents::Action::EditSavedReplies)?;
+        Ok(Lead(caller))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(crate::agents::Action::ManageAgents)?;
+        Ok(Admin(caller))
+    }
+}
+
 /// The caller if there is one (the login page, logout).
 pub struct MaybeCaller(pub Option<Caller>);
 

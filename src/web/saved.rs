@@ -14,7 +14,7 @@ use axum::{Form, Json};
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde_json::{json, Value};
 
-use super::auth::{Caller, PageCaller};
+use super::auth::{Caller, Lead, PageCaller};
 use super::pages::PageError;
 use super::{AppState, WebError};
 use crate::agents::Action;
@@ -87,10 +87,9 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 /// `PUT /api/saved-replies` `{"name", "language", "text"}` (leads).
 pub async fn put(
     State(state): State<AppState>,
-    caller: Caller,
+    Lead(caller): Lead,
     body: Bytes,
 ) -> Result<Json<Value>, WebError> {
-    caller.require(Action::EditSavedReplies)?;
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| WebError::BadRequest(format!("the body is not JSON: {e}")))?;
     let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
@@ -109,10 +108,9 @@ pub async fn put(
 /// `DELETE /api/saved-replies/{id}` (leads).
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Lead,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, WebError> {
-    caller.require(Action::EditSavedReplies)?;
     state.store.delete_saved_reply(id).await?;
     Ok(Json(json!({ "deleted": true })))
 }
