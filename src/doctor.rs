@@ -89,6 +89,9 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
     }
     findings.push(templates(&config));
     findings.push(sorting(&config));
+    if let (Some(listen), Some(store)) = (config.web.listen, &store) {
+        findings.push(workspace(listen, store).await);
+    }
     findings
 }
 
@@ -351,6 +354,26 @@ fn templates(config: &Config) -> Finding {
             Notice::ALL.iter().filter(|n| n.is_automatic()).count()
         ),
     )
+}
+
+/// With `[web] listen`: someone can log in. (The address is not bound
+/// here: the running daemon may hold it.)
+async fn workspace(listen: std::net::SocketAddr, store: &Store) -> Finding {
+    match store.agents().await {
+        Ok(agents) => match agents.iter().filter(|a| a.active).count() {
+            0 => failed(
+                "workspace",
+                format!("http://{listen}: no active agent can log in"),
+                "add one: printf '%s\\n' \"$PASSWORD\" | servicedesk agents add EMAIL --name NAME --role admin",
+            ),
+            n => ok("workspace", format!("http://{listen}, {n} active agent(s)")),
+        },
+        Err(e) => failed(
+            "workspace",
+            e,
+            "bring the database up to date: any other command (e.g. `servicedesk agents list`) migrates it",
+        ),
+    }
 }
 
 fn sorting(config: &Config) -> Finding {

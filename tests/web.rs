@@ -1040,6 +1040,57 @@ async fn reply_by_mail_on_postgres() {
     reply_by_mail(Backend::Postgres).await;
 }
 
+/// `doctor` says whether anyone can log in to the workspace.
+#[test]
+fn doctor_says_whether_anyone_can_log_in() {
+    let dir = support::short_tempdir();
+    let db = Db::sqlite(dir.path());
+    let config = config_file(dir.path(), &db, free_port(), "");
+    let line = |out: &std::process::Output| -> String {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains("workspace:"))
+            .unwrap_or_else(|| panic!("no workspace line: {}", describe(out)))
+            .to_string()
+    };
+    support::run_servicedesk(&config, dir.path(), &["agents", "list"], None);
+    let before = line(&support::run_servicedesk(
+        &config,
+        dir.path(),
+        &["doctor"],
+        None,
+    ));
+    assert!(
+        before.starts_with("✘ workspace") && before.contains("agents add"),
+        "{before}"
+    );
+    let out = support::run_servicedesk(
+        &config,
+        dir.path(),
+        &[
+            "agents",
+            "add",
+            "a@desk.example",
+            "--name",
+            "A",
+            "--role",
+            "admin",
+        ],
+        Some(b"pw-123456\n"),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let after = line(&support::run_servicedesk(
+        &config,
+        dir.path(),
+        &["doctor"],
+        None,
+    ));
+    assert!(
+        after.starts_with("✔ workspace") && after.contains("1 active agent"),
+        "{after}"
+    );
+}
+
 /// A bad `[web]` section is refused with the fix; `web` without `listen` says what to add.
 #[test]
 fn web_config_mistakes_name_the_fix() {
