@@ -807,6 +807,40 @@ async fn security(backend: Backend) {
     let (status, _) = w.api("GET", "/api/me", &Auth::Session(&again), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // Only an admin sees the agents page and disables someone there.
+    let page = w
+        .http
+        .get(w.url("/agents"))
+        .header(COOKIE, format!("sd_session={}", agent.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    let admin_session = w.login("admin@desk.example").await;
+    w.add_agent("temp@desk.example", "agent");
+    let temp = w.token("temp@desk.example");
+    let r = w
+        .http
+        .post(w.url("/agents/disable"))
+        .header(COOKIE, format!("sd_session={}", admin_session.cookie))
+        .header(ORIGIN, &w.base)
+        .form(&[
+            ("csrf", admin_session.csrf.as_str()),
+            ("email", "temp@desk.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = w
+        .api("GET", "/api/tickets", &Auth::Token(&temp), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "disabled from the agents page"
+    );
+
     // Disabling an agent ends their session and token at once.
     let (status, _) = w.api("GET", "/api/me", &Auth::Session(&agent), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -11,6 +11,27 @@ use crate::domain::Language;
 /// (key, [nl, fr, en, de]).
 pub const MESSAGES: &[(&str, [&str; 4])] = &[
     (
+        "agents",
+        ["Medewerkers", "Agents", "Agents", "Mitarbeitende"],
+    ),
+    (
+        "disabled",
+        ["Uitgeschakeld", "Désactivé", "Disabled", "Deaktiviert"],
+    ),
+    (
+        "disable",
+        ["Uitschakelen", "Désactiver", "Disable", "Deaktivieren"],
+    ),
+    (
+        "agents_help",
+        [
+            "Medewerkers toevoegen en wachtwoorden instellen: servicedesk agents add.",
+            "Ajouter des agents et définir les mots de passe : servicedesk agents add.",
+            "Adding agents and setting passwords: servicedesk agents add.",
+            "Mitarbeitende hinzufügen und Passwörter setzen: servicedesk agents add.",
+        ],
+    ),
+    (
         "saved_replies",
         [
             "Standaardantwoorden",

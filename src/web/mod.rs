@@ -9,10 +9,11 @@
 //! handler runs.
 //!
 //! One file per concern: `auth` (sessions, tokens, login, CSRF), `api`
-//! (JSON), `pages` (HTML), `saved` (saved replies), `mail_html` (customers' HTML, sanitised and
+//! (JSON), `pages` (HTML), `saved` (saved replies), `agents` (the admins' page), `mail_html` (customers' HTML, sanitised and
 //! sandboxed), `tickets` (the changes both share), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
+pub mod agents;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -149,6 +150,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(healthz))
         .route("/assets/{name}", get(assets::asset))
+        .route("/agents", get(agents::page))
+        .route("/agents/disable", post(agents::disable))
         .route("/saved-replies", get(saved::page).post(saved::save_form))
         .route("/saved-replies/{id}/delete", post(saved::delete_form))
         .route("/api/saved-replies", get(saved::list).put(saved::put))

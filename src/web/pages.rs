@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("ticket.html", include_str!("templates/ticket.html")),
     ("error.html", include_str!("templates/error.html")),
     ("saved.html", include_str!("templates/saved.html")),
+    ("agents.html", include_str!("templates/agents.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -99,7 +100,11 @@ impl IntoResponse for PageError {
     }
 }
 
-fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<String, WebError> {
+pub(super) fn render(
+    state: &AppState,
+    name: &str,
+    ctx: minijinja::Value,
+) -> Result<String, WebError> {
     state
         .templates
         .get_template(name)
@@ -115,7 +120,11 @@ struct AgentView<'a> {
 }
 
 /// What every page's frame needs.
-fn frame(caller: Option<&super::auth::Caller>, lang: Language, here: &str) -> minijinja::Value {
+pub(super) fn frame(
+    caller: Option<&super::auth::Caller>,
+    lang: Language,
+    here: &str,
+) -> minijinja::Value {
     let agent = caller.map(|c| AgentView {
         name: &c.agent.name,
         email: &c.agent.email,
@@ -126,6 +135,7 @@ fn frame(caller: Option<&super::auth::Caller>, lang: Language, here: &str) -> mi
         lang => lang.as_str(),
         languages => Language::ALL.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
         agent => agent,
+        is_admin => caller.is_some_and(|c| crate::agents::may(c.agent.role, Action::ManageAgents)),
         csrf => caller.map(|c| c.csrf_token()).unwrap_or(""),
         here => here,
     }
@@ -695,6 +705,27 @@ mod tests {
                 })
                 .unwrap();
             assert!(saved.contains("Hersteld"));
+            let caller = crate::web::auth::Caller {
+                agent: crate::store::Agent {
+                    id: 1,
+                    email: "admin@desk.example".into(),
+                    name: "Ad".into(),
+                    role: crate::domain::AgentRole::Admin,
+                    active: true,
+                    language: None,
+                },
+                session: None,
+            };
+            let agents = env
+                .get_template("agents.html")
+                .unwrap()
+                .render(context! {
+                    agents => vec![context! { email => "b@desk.example", name => "B", role => "agent", active => true },
+                                   context! { email => "c@desk.example", name => "C", role => "lead", active => false }],
+                    ..frame(Some(&caller), l, "/agents")
+                })
+                .unwrap();
+            assert!(agents.contains("/agents/disable") && agents.contains("href=\"/agents\""));
             assert!(ticket.contains(i18n::text(l, "registry_gaps")));
         }
     }
