@@ -135,6 +135,7 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
                 }
                 ("in", false) => "from",
                 ("note", _) => "internal note by",
+                ("bounce", _) => "returned mail (a reply of ours bounced), from",
                 _ => "to customer, by",
             },
             m.created_at,
