@@ -379,7 +379,7 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
     b.type_into("input[name=password]", PASSWORD).await;
     b.click("form[action='/login'] button").await;
     assert_eq!(
-        b.wait_url("/tickets/CS-000001").await,
+        b.wait_url(&format!("{web}/tickets/CS-000001")).await,
         format!("{web}/tickets/CS-000001")
     );
 
@@ -395,7 +395,7 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
 
     // Open the ticket from the queue, re-sort it.
     b.click("a[href='/tickets/CS-000001']").await;
-    b.wait_url("/tickets/CS-000001").await;
+    b.wait_url(&format!("{web}/tickets/CS-000001")).await;
     let page = b.source().await;
     assert!(page.contains("ZP-2041"), "{page}");
     b.screenshot(&shots, "3-ticket").await;
