@@ -299,7 +299,7 @@ async fn desk_with_tickets(backend: Backend, dir: &Path) -> (Db, Workspace) {
 
 async fn security(backend: Backend) {
     let dir = support::short_tempdir();
-    let (_db, w) = desk_with_tickets(backend, dir.path()).await;
+    let (db, w) = desk_with_tickets(backend, dir.path()).await;
     w.add_agent("agent@desk.example", "agent");
     w.add_agent("lead@desk.example", "lead");
     w.add_agent("admin@desk.example", "admin");
@@ -806,6 +806,25 @@ async fn security(backend: Backend) {
         .contains("Max-Age=0"));
     let (status, _) = w.api("GET", "/api/me", &Auth::Session(&again), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A session unused longer than [web] session_idle_minutes (8 hours by
+    // default) has ended; the stored time is moved back instead of waiting.
+    let idle = w.login("lead@desk.example").await;
+    let (status, _) = w.api("GET", "/api/me", &Auth::Session(&idle), None).await;
+    assert_eq!(status, StatusCode::OK);
+    sqlx::query(
+        "UPDATE agent_sessions SET last_seen = '2026-01-01T00:00:00.000Z' WHERE id_hash = $1",
+    )
+    .bind(servicedesk::agents::secret_hash(&idle.cookie))
+    .execute(db.store().await.pool())
+    .await
+    .expect("age the sessions");
+    let (status, _) = w.api("GET", "/api/me", &Auth::Session(&idle), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an idle session has ended"
+    );
 
     // Only an admin sees the agents page and disables someone there.
     let page = w
