@@ -7,7 +7,8 @@
 #                                     make PostgreSQL reachable), then exit
 #
 # Steps:
-#   1. scripts/mailservers.sh install        (Dovecot + aiosmtpd, from Debian)
+#   1. scripts/mailservers.sh install        (Dovecot + aiosmtpd, from Debian),
+#      and Debian's chromium + chromium-driver (the browser tests)
 #   2. PostgreSQL on 127.0.0.1:5432           (start it, or install it, if needed)
 #   3. export SERVICEDESK_TEST_PG_URL         (default postgres://root@127.0.0.1:5432/postgres;
 #                                             the tests create/drop their own databases)
@@ -87,10 +88,15 @@ apt_install() {
 }
 
 # ------------------------------------------------------------- 1. servers --
-step "1. mail servers: scripts/mailservers.sh install"
+step "1. mail servers (scripts/mailservers.sh install) and the test browser"
 bash scripts/mailservers.sh install || fatal "could not install dovecot-imapd / python3-aiosmtpd / openssl"
 echo "dovecot $(/usr/sbin/dovecot --version 2>/dev/null || echo '?'),"\
   "aiosmtpd $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)' 2>/dev/null || echo '?')"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "installing Debian's chromium and chromium-driver for tests/browser.rs"
+  apt_install chromium chromium-driver || fatal "could not install chromium / chromium-driver"
+fi
+echo "$(chromium --version 2>/dev/null || echo 'chromium ?'), $(chromedriver --version 2>/dev/null | cut -d' ' -f1-2 || echo 'chromedriver ?')"
 step_done 0
 
 # ---------------------------------------------------------- 2. PostgreSQL --

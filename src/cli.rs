@@ -4,7 +4,7 @@
 //! cause chain is printed); 75 (EX_TEMPFAIL) when `ingest` could not store
 //! the message and the MTA should retry.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::domain::{Category, ChargeReason, ContractStatus, Priority, TicketStatus};
+use crate::domain::{AgentRole, Category, ChargeReason, ContractStatus, Priority, TicketStatus};
 use crate::learn;
 use crate::listing;
 use crate::pipeline::{Pipeline, RawMessage};
@@ -94,6 +94,13 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// The agents who work in the workspace.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Serve the agents' workspace alone (no mail fetching), on `[web] listen`.
+    Web,
     /// Run the real pipeline on the bundled sample mailbox (SQLite, no server needed).
     Demo {
         /// Where the demo keeps its database, mailbox copy and replies.
@@ -258,6 +265,32 @@ pub enum TicketsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Create or update an agent; the password is read from stdin (one line).
+    Add {
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, ignore_case = true)]
+        role: AgentRole,
+    },
+    /// The agent can no longer log in; their sessions and API tokens end at once.
+    Disable { email: String },
+    /// Print a new API token for the agent (shown once, stored hashed).
+    Token {
+        email: String,
+        /// What the token is for, e.g. the script that uses it.
+        #[arg(long, default_value = "api")]
+        name: String,
+    },
+    /// List the agents, their roles, and who is disabled.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum IntakeCommand {
     /// List every inbound message seen.
     List {
@@ -353,6 +386,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train(&args).await,
         Command::Eval(args) => eval(&args),
         Command::Model { command } => model(&config()?, command).await,
+        Command::Agents { command } => agents(&config()?, command).await,
+        Command::Web => {
+            let config = config()?;
+            let store = open_store(&config).await?;
+            crate::web::serve(&config, store, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { dir } => {
             crate::demo::run(&dir).await?;
             Ok(ExitCode::SUCCESS)
@@ -417,6 +457,84 @@ async fn run(config: &Config, once: bool) -> anyhow::Result<ExitCode> {
     if s.replies_pending > 0 {
         eprintln!("servicedesk: the mail server did not take every reply; they stay queued for the next run");
         return Ok(ExitCode::from(EXIT_TEMPFAIL));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn agents(config: &Config, command: AgentsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    match command {
+        AgentsCommand::Add { email, name, role } => {
+            let email = email.trim().to_lowercase();
+            anyhow::ensure!(
+                email
+                    .split_once('@')
+                    .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty()),
+                "{email:?} is not an e-mail address (like an.peeters@desk.example)"
+            );
+            anyhow::ensure!(
+                !name.trim().is_empty(),
+                "--name is empty: give the agent's name"
+            );
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("cannot read the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            anyhow::ensure!(
+                !password.is_empty(),
+                "no password on stdin: pipe it in, e.g. `printf '%s\\n' \"$PASSWORD\" | servicedesk agents add ...`"
+            );
+            let hash = crate::agents::hash_password(password).await?;
+            let added = store.upsert_agent(&email, name.trim(), role, &hash).await?;
+            println!(
+                "{email}: {} ({role})",
+                match added {
+                    crate::store::AgentAdded::Created => "added",
+                    crate::store::AgentAdded::Updated => "updated, sessions ended",
+                }
+            );
+        }
+        AgentsCommand::Disable { email } => {
+            store.disable_agent(&email).await.map_err(|e| match e {
+                crate::store::StoreError::NotFound(_) => {
+                    anyhow::anyhow!("{email} is not an agent; `servicedesk agents list` shows them")
+                }
+                e => e.into(),
+            })?;
+            println!("{email}: disabled; their sessions and API tokens ended");
+        }
+        AgentsCommand::Token { email, name } => {
+            let token = crate::agents::new_secret()?;
+            store
+                .add_api_token(&email, name.trim(), &crate::agents::secret_hash(&token))
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::NotFound(_) => anyhow::anyhow!(
+                        "{email} is not an active agent; `servicedesk agents list` shows them"
+                    ),
+                    e => e.into(),
+                })?;
+            eprintln!("a new API token for {email} ({name}); it is shown only now:");
+            println!("{token}");
+        }
+        AgentsCommand::List { list } => {
+            let agents = store.agents().await?;
+            if list.json {
+                print_json(&agents)?;
+            } else {
+                for a in &agents {
+                    println!(
+                        "{:<36} {:<6} {}{}",
+                        a.email,
+                        a.role,
+                        a.name,
+                        if a.active { "" } else { "  (disabled)" }
+                    );
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -702,6 +820,7 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<Exi
                 chargeable_reason: chargeable_reason.map(|r| r.0),
                 status,
                 priority,
+                ..Default::default()
             };
             let number = number.trim().to_ascii_uppercase();
             let changed = store.set_ticket(&number, &change).await?;

@@ -331,6 +331,17 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
             send_replies(shared, stop, Some(beat)).await;
         });
     }
+    if config.web.listen.is_some() {
+        // The workspace shares the daemon's store and stops with it.
+        let listener = crate::web::bind(config).await?;
+        let state = crate::web::AppState::new(config, shared.pipeline.store().clone())?;
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            if let Err(e) = crate::web::serve_on(listener, state, stopped(stop)).await {
+                tracing::error!("{e:#}");
+            }
+        });
+    }
     tracing::info!(
         mailboxes = config.imap.len(),
         maildir = config.maildir.is_some(),

@@ -11,6 +11,10 @@ use crate::config::Config;
 use crate::registry;
 use crate::store::{Store, TicketFilter};
 
+/// The demo's agent and password (a lead, so every form shows).
+const DEMO_AGENT: &str = "demo@example.test";
+const DEMO_PASSWORD: &str = "demo";
+
 /// Where the bundled sample is: `./demo` when run from the repository,
 /// else the folder the binary was built from.
 fn sample_dir() -> PathBuf {
@@ -75,6 +79,9 @@ path = "{maildir}"
 [file_transport]
 dir = "{replies}"
 from = "Care Solutions Servicedesk <support@example.test>"
+
+[web]
+listen = "127.0.0.1:8080"
 "#,
         db = dir.join("servicedesk.db").display(),
         maildir = maildir.display(),
@@ -96,6 +103,16 @@ from = "Care Solutions Servicedesk <support@example.test>"
             known.customer(n).map(|c| c.name.clone())
         })?;
     store.import_persons(&persons, false).await?;
+    // An agent to look at the result in the workspace (a demo password).
+    let hash = crate::agents::hash_password(DEMO_PASSWORD.to_string()).await?;
+    store
+        .upsert_agent(
+            DEMO_AGENT,
+            "Demo Agent",
+            crate::domain::AgentRole::Lead,
+            &hash,
+        )
+        .await?;
 
     let summary = crate::daemon::run_once(&config).await?;
     println!(
@@ -117,6 +134,11 @@ from = "Care Solutions Servicedesk <support@example.test>"
     println!("\nReplies (as .eml files): {}", replies.display());
     println!(
         "Look around: servicedesk --config {} tickets show CS-000001",
+        config_path.display()
+    );
+    println!(
+        "The agents' workspace: servicedesk --config {} web, then open http://127.0.0.1:8080 \
+         and log in as {DEMO_AGENT} with the password {DEMO_PASSWORD}",
         config_path.display()
     );
     Ok(())

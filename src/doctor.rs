@@ -92,6 +92,9 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
     if let (Some(store), None) = (&store, &config.triage.model_file) {
         findings.push(desk_model(store).await);
     }
+    if let (Some(listen), Some(store)) = (config.web.listen, &store) {
+        findings.push(workspace(listen, store).await);
+    }
     findings
 }
 
@@ -341,7 +344,7 @@ fn templates(config: &Config) -> Finding {
     )
     .expect("the sample mail parses");
     for language in Language::ALL {
-        for notice in Notice::ALL {
+        for notice in Notice::ALL.into_iter().filter(|n| n.is_automatic()) {
             let ticket = matches!(
                 notice,
                 Notice::Received | Notice::Chargeable | Notice::Suspended
@@ -368,9 +371,29 @@ fn templates(config: &Config) -> Finding {
         format!(
             "{} languages × {} notices render",
             Language::ALL.len(),
-            Notice::ALL.len()
+            Notice::ALL.iter().filter(|n| n.is_automatic()).count()
         ),
     )
+}
+
+/// With `[web] listen`: someone can log in. (The address is not bound
+/// here: the running daemon may hold it.)
+async fn workspace(listen: std::net::SocketAddr, store: &Store) -> Finding {
+    match store.agents().await {
+        Ok(agents) => match agents.iter().filter(|a| a.active).count() {
+            0 => failed(
+                "workspace",
+                format!("http://{listen}: no active agent can log in"),
+                "add one: printf '%s\\n' \"$PASSWORD\" | servicedesk agents add EMAIL --name NAME --role admin",
+            ),
+            n => ok("workspace", format!("http://{listen}, {n} active agent(s)")),
+        },
+        Err(e) => failed(
+            "workspace",
+            e,
+            "bring the database up to date: any other command (e.g. `servicedesk agents list`) migrates it",
+        ),
+    }
 }
 
 fn sorting(config: &Config) -> Finding {

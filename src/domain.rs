@@ -1,6 +1,6 @@
 //! The desk's vocabulary: the small closed sets every part of the house
 //! speaks of (languages, categories, chargeable reasons, ticket statuses,
-//! notices, contract statuses, roles, intake outcomes).
+//! notices, contract statuses, roles, agents' roles, intake outcomes).
 //!
 //! Each is an enum declared once with [`vocabulary!`], which gives it the
 //! same everything: `ALL`, `as_str`, `parse`, `Display`, `FromStr` (with an
@@ -203,6 +203,29 @@ vocabulary! {
         TooLarge = "too_large",
         /// The customer's contract is active again: work on a ticket on hold resumes.
         Resumed = "resumed",
+        /// An agent's own answer, written in the workspace (no template, no
+        /// `Auto-Submitted`: a person wrote it).
+        Agent = "agent",
+    }
+}
+
+impl Notice {
+    /// True for the notices rendered from templates (every one but [`Notice::Agent`]).
+    pub fn is_automatic(self) -> bool {
+        self != Notice::Agent
+    }
+}
+
+vocabulary! {
+    /// What an agent of the desk may do in the workspace; each role may do
+    /// everything of the one before.
+    AgentRole ("agent role") {
+        /// Works tickets: reads, answers, notes, re-sorts, takes.
+        Agent = "agent",
+        /// Also assigns tickets to others and edits saved replies.
+        Lead = "lead",
+        /// Also manages agents and the registry.
+        Admin = "admin",
     }
 }
 

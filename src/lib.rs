@@ -33,9 +33,12 @@
 //! * [`notify`]: systemd's notification socket.
 //! * [`listing`]: how tickets, threads, intake and the outbox look in a terminal.
 //! * [`doctor`]: `servicedesk doctor`, every part checked without changing anything.
+//! * [`agents`]: the workspace's agents: password hashes, secrets, the role matrix.
+//! * [`web`]: the agents' workspace: pages and JSON API over the store.
 //! * [`cli`]: subcommands to library calls and exit codes.
 #![forbid(unsafe_code)]
 
+pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod contract;
@@ -59,3 +62,4 @@ pub mod source;
 pub mod store;
 pub mod tls;
 pub mod triage;
+pub mod web;

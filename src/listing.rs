@@ -197,6 +197,8 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
                     "from an outsider (not a registered person of the customer; decided nothing)"
                 }
                 ("in", false) => "from",
+                ("note", _) => "internal note by",
+                ("bounce", _) => "returned mail (a reply of ours bounced), from",
                 _ => "to customer, by",
             },
             m.created_at,

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = servicedesk::cli::Cli::parse();
     let default = match cli.command {
-        servicedesk::cli::Command::Run { .. } => "info",
+        servicedesk::cli::Command::Run { .. } | servicedesk::cli::Command::Web => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()

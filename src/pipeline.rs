@@ -497,7 +497,8 @@ impl Pipeline {
         t: &NewTicket,
     ) -> Result<Processed, StoreError> {
         let (ticket_id, number) = tx.insert_ticket(t, &msg.mail.subject).await?;
-        tx.add_message(ticket_id, &msg.thread_message("in")).await?;
+        let message = tx.add_message(ticket_id, &msg.thread_message("in")).await?;
+        tx.add_attachments(message, &msg.mail.attachments).await?;
         if let Some(reason) = &t.attention {
             if !t.send_notice {
                 tx.flag_address(&t.sender, "loop_breaker", reason).await?;
@@ -588,6 +589,7 @@ impl Intake<'_> {
             subject: &self.mail.subject,
             body: &self.mail.text,
             outsider: false,
+            html: self.mail.html.as_deref(),
         }
     }
 }
@@ -693,7 +695,8 @@ async fn followup(tx: &mut Tx, msg: &Intake<'_>, f: &Followup) -> Result<Process
         .await?;
     let mut message = msg.thread_message("in");
     message.outsider = f.outsider;
-    tx.add_message(ticket_id, &message).await?;
+    let row = tx.add_message(ticket_id, &message).await?;
+    tx.add_attachments(row, &msg.mail.attachments).await?;
     let detail = followup_detail(f);
     msg.record_intake(tx, Outcome::Followup, Some(f.ticket.clone()), &detail)
         .await
@@ -794,6 +797,7 @@ pub(crate) async fn queue_reply(
                 subject: &out.subject,
                 body: &out.body,
                 outsider: false,
+                html: None,
             },
         )
         .await?;

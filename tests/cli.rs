@@ -297,6 +297,22 @@ fn demo_runs_and_prints_the_queues() {
         .expect("the demo writes its replies")
         .count();
     assert!(replies > 0, "no replies written");
+    // The demo's agent, to open the result in the workspace.
+    assert!(
+        text.contains("web, then open http://127.0.0.1:8080"),
+        "{text}"
+    );
+    let agents = support::run_servicedesk(
+        &out_dir.join("demo.toml"),
+        dir.path(),
+        &["agents", "list"],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&agents.stdout).contains("demo@example.test"),
+        "{}",
+        describe(&agents)
+    );
 }
 
 /// A reply another live sender has claimed (a second daemon on the same

@@ -62,6 +62,102 @@ pub struct Config {
     pub triage: TriageConfig,
     pub limits: crate::triage::Limits,
     pub security: SecurityConfig,
+    pub web: WebConfig,
+}
+
+/// The agents' workspace (`[web]`).
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// Where `servicedesk web` listens, and `servicedesk run` too when set.
+    pub listen: Option<std::net::SocketAddr>,
+    /// The outside address behind a reverse proxy, as an origin
+    /// (`https://desk.example.test`): links and the same-origin check.
+    pub public_url: Option<String>,
+    /// A session unused this long ends.
+    pub session_idle_minutes: u64,
+    /// Take the client's address for login throttling from the last
+    /// `X-Forwarded-For` entry (only behind a reverse proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+impl WebConfig {
+    /// The session cookie may carry `Secure` unless the workspace is
+    /// explicitly published over plain HTTP (`public_url = "http://..."`),
+    /// where browsers would drop such a cookie.
+    pub fn secure_cookies(&self) -> bool {
+        !self
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("http://"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    #[serde(default)]
+    listen: Option<String>,
+    #[serde(default)]
+    public_url: Option<String>,
+    #[serde(default = "default_idle_minutes")]
+    session_idle_minutes: u64,
+    #[serde(default)]
+    trust_forwarded_for: bool,
+}
+
+fn default_idle_minutes() -> u64 {
+    8 * 60
+}
+
+impl RawWeb {
+    fn validate(self, path: &Path) -> Result<WebConfig, ConfigError> {
+        let listen = match self.listen {
+            None => None,
+            Some(l) => Some(l.trim().parse().map_err(|_| {
+                ConfigError::new(
+                    path,
+                    format!("[web] listen = {l:?} is not an address and port: use e.g. \"127.0.0.1:8080\""),
+                )
+            })?),
+        };
+        let public_url = match self.public_url {
+            None => None,
+            Some(u) => Some(origin_of(&u).ok_or_else(|| {
+                ConfigError::new(
+                    path,
+                    format!("[web] public_url = {u:?}: use the address agents open, like \"https://desk.example.test\" (http:// or https://, no path)"),
+                )
+            })?),
+        };
+        if self.session_idle_minutes == 0 {
+            return Err(ConfigError::new(
+                path,
+                "[web] session_idle_minutes must be at least 1",
+            ));
+        }
+        Ok(WebConfig {
+            listen,
+            public_url,
+            session_idle_minutes: self.session_idle_minutes,
+            trust_forwarded_for: self.trust_forwarded_for,
+        })
+    }
+}
+
+/// `https://Host:port/` as the origin `https://host:port`; `None` when it
+/// is not an http(s) URL with a host and at most `/` as its path.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+        return None;
+    }
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +363,8 @@ struct RawConfig {
     limits: crate::triage::Limits,
     #[serde(default)]
     security: SecurityConfig,
+    #[serde(default)]
+    web: Option<RawWeb>,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -614,7 +712,15 @@ impl RawConfig {
                 "[outbox] max_attempts must be at least 1",
             ));
         }
+        let web = match self.web {
+            Some(w) => w.validate(path)?,
+            None => WebConfig {
+                session_idle_minutes: default_idle_minutes(),
+                ..WebConfig::default()
+            },
+        };
         Ok(Config {
+            web,
             path: path.to_path_buf(),
             database,
             support: self.support,
@@ -780,6 +886,7 @@ address = "support@example.test"
             ("[triage]\nmodel = \"m.bin\"\n".to_string(), "did you mean `model_file`?"),
             ("[security]\nrequire_aligned = true\n".to_string(), "did you mean `require_aligned_auth`?"),
             ("[maildir]\npaht = \"m\"\n".to_string(), "did you mean `path`?"),
+            ("[web]\nlisen = \"127.0.0.1:8080\"\n".to_string(), "did you mean `listen`?"),
         ] {
             let text = format!("{MINIMAL}{extra}");
             // The typo is always on the last line.
@@ -816,6 +923,39 @@ address = "support@example.test"
              no_ticket_replies_per_hour, loop_max_tickets, loop_window_minutes, \
              reopen_closed_within_days, max_message_bytes)"
         );
+    }
+
+    #[test]
+    fn web_section_is_checked_with_the_fix() {
+        let parse = |extra: &str| Config::parse(Path::new("x.toml"), &format!("{MINIMAL}{extra}"));
+        let c = parse(
+            "[web]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"https://Desk.example.test/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.web.listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(
+            c.web.public_url.as_deref(),
+            Some("https://desk.example.test")
+        );
+        assert!(c.web.secure_cookies());
+        assert_eq!(c.web.session_idle_minutes, 480);
+        let err = parse("[web]\nlisten = \"localhost\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[web] listen") && err.contains("127.0.0.1:8080"),
+            "{err}"
+        );
+        let err = parse("[web]\npublic_url = \"desk.example.test/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[web] public_url") && err.contains("https://"),
+            "{err}"
+        );
+        let plain = parse("[web]\npublic_url = \"http://desk.lan:8080\"\n").unwrap();
+        assert!(!plain.web.secure_cookies());
+        assert_eq!(parse("").unwrap().web.listen, None);
     }
 
     #[test]

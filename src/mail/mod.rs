@@ -95,12 +95,23 @@ fn bounce_details(raw: &[u8], failed_header: Option<&str>) -> Bounce {
     }
 }
 
-/// An attachment's name and decoded size.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An attachment: its name, type, decoded size and contents.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub name: String,
     pub content_type: String,
     pub size: usize,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("name", &self.name)
+            .field("content_type", &self.content_type)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One inbound message, decoded.
@@ -123,6 +134,9 @@ pub struct InboundMail {
     pub references: Vec<String>,
     /// The readable text: the first text part, or HTML turned into text.
     pub text: String,
+    /// The first HTML part as received, when the mail has one (shown to
+    /// agents only sanitised); `None` for plain-text mail.
+    pub html: Option<String>,
     /// `type/subtype` of the whole message, e.g. `multipart/report` for DSNs.
     pub content_type: String,
     pub automation: AutomationHeaders,
@@ -289,6 +303,14 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         .to_ascii_lowercase();
     let text = body_text(&msg, bytes).replace("\r\n", "\n");
     let text = truncate_utf8(text, MAX_TEXT_BYTES);
+    let html = msg
+        .html_body
+        .first()
+        .and_then(|&i| msg.parts.get(i as usize))
+        .and_then(|part| match &part.body {
+            PartType::Html(h) => Some(truncate_utf8(h.to_string(), MAX_TEXT_BYTES)),
+            _ => None,
+        });
     let subject = msg
         .subject()
         .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -308,6 +330,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
                 })
                 .unwrap_or_default(),
             size: part.contents().len(),
+            data: part.contents().to_vec(),
         })
         .collect();
 
@@ -346,6 +369,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         in_reply_to: id_list(msg.in_reply_to()),
         references: id_list(msg.references()),
         text,
+        html,
         content_type,
         automation,
         attachments,
@@ -464,6 +488,13 @@ Bonjour\r\n";
         let m = parse(raw).unwrap();
         assert!(m.text.contains("Hello"), "{:?}", m.text);
         assert!(!m.text.contains("<b>"));
+        // The HTML itself is kept for the sanitised view; plain mail has none.
+        assert!(m
+            .html
+            .as_deref()
+            .is_some_and(|h| h.contains("<b>there</b>")));
+        let plain = parse(b"From: a@b.example\r\n\r\nHello\r\n").unwrap();
+        assert_eq!(plain.html, None);
     }
 
     #[test]

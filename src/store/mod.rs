@@ -10,9 +10,11 @@
 //! One room per concern, each an `impl Store` (and `impl Tx`) block:
 //! `registry` customers and persons, `intake` inbound messages and
 //! sender facts, `tickets` tickets and threads, `leases` mailbox leases,
-//! `outbox` queued replies. `Store`, `Tx`, connecting and the error type
+//! `outbox` queued replies, `agents` the workspace's agents, sessions and
+//! tokens, `workspace` its queues, changes and audit trail. `Store`, `Tx`, connecting and the error type
 //! stay here.
 
+mod agents;
 mod intake;
 mod leases;
 mod models;
@@ -21,13 +23,18 @@ pub mod postgres;
 mod registry;
 pub mod sqlite;
 mod tickets;
+mod workspace;
 
+pub use agents::{Agent, AgentAdded, SessionAgent};
 pub use intake::{IntakeRecord, IntakeView};
 pub use models::{NewModel, StoredModel};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::{HeldTicket, ImportSummary};
 pub use tickets::{
     CorrectedTicket, ThreadEntry, ThreadMessage, TicketChange, TicketFilter, TicketView,
+};
+pub use workspace::{
+    AttachmentInfo, QueueCounts, ReplyTarget, SavedReply, TicketEvent, TicketQuery, View,
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -20,11 +20,16 @@ pub struct ThreadMessage<'a> {
     pub body: &'a str,
     /// From someone who is not a registered person of the ticket's customer.
     pub outsider: bool,
+    /// The mail's HTML part as received, if it had one.
+    pub html: Option<&'a str>,
 }
 
 /// A ticket as agents and `tickets list --json` see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketView {
+    /// The row's id: the cursor of the workspace's lists.
+    #[serde(skip)]
+    pub id: i64,
     pub number: String,
     pub category: Category,
     pub chargeable: bool,
@@ -50,6 +55,8 @@ pub struct TicketView {
     /// The Message-ID of the mail that decided it.
     pub charge_decided_message: Option<String>,
     pub evidence: serde_json::Value,
+    /// The agent the ticket is assigned to (address), null when unassigned.
+    pub assignee: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -57,6 +64,13 @@ pub struct TicketView {
 /// One message of a ticket's thread, for `tickets show`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThreadEntry {
+    /// The message's row id (its HTML part is served by it).
+    #[serde(skip)]
+    pub id: i64,
+    /// True when the mail came with an HTML part.
+    #[serde(skip)]
+    pub has_html: bool,
+    /// `in`, `out` (our reply, automatic or an agent's), or `note`.
     pub direction: String,
     pub message_id: String,
     pub from: String,
@@ -66,6 +80,20 @@ pub struct ThreadEntry {
     /// From someone who is not a registered person of the ticket's
     /// customer: it decided nothing.
     pub outsider: bool,
+    /// The agent who wrote a reply or note; null for mail and automatic replies.
+    pub author: Option<String>,
+}
+
+impl ThreadEntry {
+    /// `inbound`, `reply` (an agent's), `auto_reply` or `note`: the API's `kind`.
+    pub fn kind(&self) -> &'static str {
+        match (self.direction.as_str(), self.author.is_some()) {
+            ("in" | "bounce", _) => "inbound",
+            ("note", _) => "note",
+            (_, true) => "reply",
+            (_, false) => "auto_reply",
+        }
+    }
 }
 
 /// Filters of `tickets list`.
@@ -83,6 +111,10 @@ pub struct TicketChange {
     pub chargeable_reason: Option<Option<ChargeReason>>,
     pub status: Option<TicketStatus>,
     pub priority: Option<Priority>,
+    /// `Some(None)` unassigns; an agent's address assigns.
+    pub assignee: Option<Option<String>>,
+    /// `Some(None)` forgets a charge decision.
+    pub charge_approved: Option<Option<bool>>,
 }
 
 /// A ticket an agent corrected, as a training example.
@@ -97,9 +129,9 @@ pub struct CorrectedTicket {
 }
 
 /// The columns [`ticket_view`] reads, for every query that feeds it.
-const TICKET_COLUMNS: &str = "id, number, category, chargeable_reason, status, customer, campus, \
+pub(super) const TICKET_COLUMNS: &str = "id, number, category, chargeable_reason, status, customer, campus, \
      charge_approved, sender, sender_name, subject, language, evidence, created_at, updated_at, \
-     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message, priority";
+     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message, assignee, priority";
 
 fn ticket_ref(r: &AnyRow) -> Result<TicketRef> {
     Ok(TicketRef {
@@ -113,9 +145,11 @@ fn ticket_ref(r: &AnyRow) -> Result<TicketRef> {
 }
 
 /// A row of [`TICKET_COLUMNS`] and the ticket's inbound Message-IDs.
-fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> Result<TicketView> {
+pub(super) fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> Result<TicketView> {
     let chargeable_reason: Option<ChargeReason> = opt_value(r, "chargeable_reason")?;
     Ok(TicketView {
+        id: r.try_get("id")?,
+        assignee: r.try_get("assignee")?,
         number: r.try_get("number")?,
         category: value(r, "category")?,
         chargeable: chargeable_reason.is_some(),
@@ -195,8 +229,8 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
         let id: i64 = row.try_get("id")?;
         let thread = sqlx::query(
-            "SELECT direction, message_id, from_addr, subject, body, created_at, outsider \
-             FROM messages WHERE ticket_id = $1 ORDER BY id",
+            "SELECT id, direction, message_id, from_addr, subject, body, created_at, outsider, author, \
+             html IS NOT NULL AS has_html FROM messages WHERE ticket_id = $1 ORDER BY id",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -211,6 +245,9 @@ impl Store {
                 body: r.try_get("body")?,
                 created_at: r.try_get("created_at")?,
                 outsider: r.try_get::<i64, _>("outsider")? != 0,
+                author: r.try_get("author")?,
+                id: r.try_get("id")?,
+                has_html: r.try_get::<bool, _>("has_html").or_else(|_| r.try_get::<i64, _>("has_html").map(|v| v != 0))?,
             })
         })
         .collect::<Result<Vec<ThreadEntry>>>()?;
@@ -222,7 +259,8 @@ impl Store {
         Ok((ticket_view(&row, ids)?, thread))
     }
 
-    /// Applies an agent's change and records each changed field as a correction.
+    /// Applies a change made on the command line (`tickets set`) and
+    /// records each changed field as a correction; see [`Store::change_ticket`].
     ///
     /// # Errors
     ///
@@ -232,68 +270,7 @@ impl Store {
         number: &str,
         change: &TicketChange,
     ) -> Result<Vec<(String, Option<String>, Option<String>)>> {
-        let number = number.trim().to_ascii_uppercase();
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT category, chargeable_reason, status, priority FROM tickets WHERE number = $1",
-        )
-        .bind(&number)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
-        let old: [Option<String>; 4] = [
-            Some(row.try_get("category")?),
-            row.try_get("chargeable_reason")?,
-            Some(row.try_get("status")?),
-            Some(row.try_get("priority")?),
-        ];
-        let text =
-            |v: Option<&'static str>, old: &Option<String>| v.map(str::to_string).or(old.clone());
-        let new = [
-            text(change.category.map(Category::as_str), &old[0]),
-            match change.chargeable_reason {
-                Some(reason) => reason.map(|r| r.as_str().to_string()),
-                None => old[1].clone(),
-            },
-            text(change.status.map(TicketStatus::as_str), &old[2]),
-            text(change.priority.map(Priority::as_str), &old[3]),
-        ];
-        let at = now();
-        let mut changed = Vec::new();
-        for (i, field) in ["category", "chargeable_reason", "status", "priority"]
-            .iter()
-            .enumerate()
-        {
-            if old[i] != new[i] {
-                sqlx::query(
-                    "INSERT INTO corrections (ticket_number, field, old_value, new_value, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&number)
-                .bind(*field)
-                .bind(old[i].clone())
-                .bind(new[i].clone())
-                .bind(&at)
-                .execute(&mut *tx)
-                .await?;
-                changed.push((field.to_string(), old[i].clone(), new[i].clone()));
-            }
-        }
-        if !changed.is_empty() {
-            sqlx::query(
-                "UPDATE tickets SET category = $2, chargeable_reason = $3, status = $4, priority = $6, updated_at = $5 WHERE number = $1",
-            )
-            .bind(&number)
-            .bind(new[0].clone())
-            .bind(new[1].clone())
-            .bind(new[2].clone())
-            .bind(&at)
-            .bind(new[3].clone())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(changed)
+        self.change_ticket(number, change, "cli").await
     }
 
     /// Tickets an agent corrected, with their current (corrected) sorting
@@ -415,6 +392,14 @@ impl Tx {
             .bind(&number)
             .execute(&mut *self.tx)
             .await?;
+        let sorted = format!(
+            "{} / {} / {}",
+            t.category.as_str(),
+            t.chargeable.map(|r| r.as_str()).unwrap_or("not chargeable"),
+            t.status.as_str()
+        );
+        self.record_event(&number, "machine", "created", None, Some(&sorted))
+            .await?;
         Ok((id, number))
     }
 
@@ -456,6 +441,15 @@ impl Tx {
         .bind(f.charge_approved.map(|_| message_id))
         .execute(&mut *self.tx)
         .await?;
+        if let Some(status) = f.set_status {
+            self.record_event(&f.ticket, "mail", "status", None, Some(status.as_str()))
+                .await?;
+        }
+        if let Some(approved) = f.charge_approved {
+            let approved = if approved { "true" } else { "false" };
+            self.record_event(&f.ticket, "mail", "charge_approved", None, Some(approved))
+                .await?;
+        }
         Ok(id)
     }
 
@@ -473,15 +467,15 @@ impl Tx {
         )
     }
 
-    /// Adds a message to a ticket's thread.
+    /// Adds a message to a ticket's thread; returns its row id.
     ///
     /// # Errors
     ///
     /// On database failure.
-    pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    pub async fn add_message(&mut self, ticket_id: i64, m: &ThreadMessage<'_>) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider, html) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(ticket_id)
         .bind(m.direction)
@@ -491,8 +485,34 @@ impl Tx {
         .bind(m.body)
         .bind(now())
         .bind(i64::from(m.outsider))
-        .execute(&mut *self.tx)
+        .bind(m.html)
+        .fetch_one(&mut *self.tx)
         .await?;
+        Ok(id)
+    }
+
+    /// Keeps an inbound message's attachments (for download by agents).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn add_attachments(
+        &mut self,
+        message: i64,
+        attachments: &[crate::mail::Attachment],
+    ) -> Result<()> {
+        for a in attachments {
+            sqlx::query(
+                "INSERT INTO attachments (message, name, content_type, size, data) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(message)
+            .bind(&a.name)
+            .bind(&a.content_type)
+            .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
+            .bind(a.data.clone())
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 }

