@@ -320,6 +320,20 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
         let beat = shared.health.register("maildir", true, shared.step);
         tasks.spawn(async move { watch_maildir(shared, md, stop, beat).await });
     }
+    if let Some(listen) = config.metrics.listen {
+        let store = shared.pipeline.store().clone();
+        let stop = stop.clone();
+        // Bound before the daemon says it runs: a port in use is an error now.
+        crate::metrics::recorder();
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            anyhow::anyhow!("{}: [metrics] listen {listen}: {e}", config.path.display())
+        })?;
+        tasks.spawn(async move {
+            if let Err(e) = crate::metrics::serve(listener, store, stopped(stop)).await {
+                tracing::error!("metrics: {e:#}");
+            }
+        });
+    }
     if config.triage.retrain_every > 0 && config.triage.model_file.is_none() {
         let (shared, stop, holder) = (shared.clone(), stop.clone(), holder.clone());
         tasks.spawn(async move { retrain_now_and_then(shared, stop, holder).await });
@@ -474,6 +488,7 @@ async fn watch_imap(
     beat: Arc<Beat>,
 ) {
     let server = format!("{}:{}/{}", config.host, config.port, config.mailbox);
+    let name = mailbox_name(&config);
     let lease = Lease::for_mailbox(
         shared.pipeline.store(),
         &mailbox_name(&config),
@@ -525,9 +540,11 @@ async fn watch_imap(
         }
         let result: Result<(), CycleError> = async {
             let mut source = ImapSource::connect(&config).await?;
+            crate::metrics::mailbox(&name, true, false);
             beat.report(TaskState::Watching, step);
             loop {
                 drain_imap(&shared, &mut source, &lease, &mut summary, &stop, &beat).await?;
+                crate::metrics::mailbox(&name, true, true);
                 // Back only once a whole pass worked (mailbox and database).
                 if failures > 0 {
                     tracing::info!(server, "mailbox processing restored");
@@ -553,6 +570,7 @@ async fn watch_imap(
                 standing_by = true;
             }
             Err(e) => {
+                crate::metrics::mailbox(&name, false, false);
                 if failures == 0 {
                     tracing::error!(server, error = %e, "mail source unavailable; retrying with backoff");
                 }
@@ -618,6 +636,8 @@ async fn send_replies(
             Ok(report) => {
                 total.sent += report.sent;
                 total.failed += report.failed;
+                crate::metrics::replies("sent", report.sent as u64);
+                crate::metrics::replies("failed", report.failed as u64);
                 // A pass with nothing due tried nothing: it tells nothing
                 // about the server.
                 let tried = report.sent + report.retrying + report.failed > 0;
@@ -665,6 +685,8 @@ async fn send_replies(
                 if let Ok(report) = shared.outbox.drain(None).await {
                     total.sent += report.sent;
                     total.failed += report.failed;
+                    crate::metrics::replies("sent", report.sent as u64);
+                    crate::metrics::replies("failed", report.failed as u64);
                 }
                 return total;
             }

@@ -51,6 +51,7 @@ pub mod learn;
 pub mod lease;
 pub mod listing;
 pub mod mail;
+pub mod metrics;
 pub mod models;
 pub mod notify;
 pub mod outbox;

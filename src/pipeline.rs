@@ -38,7 +38,7 @@ pub enum Disposition {
 }
 
 /// What happened to one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Processed {
     pub disposition: Disposition,
     pub outcome: Outcome,
@@ -47,6 +47,19 @@ pub struct Processed {
     pub replied: bool,
     /// The message's Message-ID (`None`: it was recorded by an earlier run).
     pub message_id: Option<String>,
+    /// How a new ticket was sorted (for the metrics).
+    pub sorted: Option<SortedTicket>,
+    /// How long reading, sorting and storing it took, in seconds.
+    pub seconds: f64,
+}
+
+/// How a new ticket was sorted, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SortedTicket {
+    pub category: crate::domain::Category,
+    pub chargeable: Option<crate::domain::ChargeReason>,
+    pub priority: crate::domain::Priority,
+    pub confidence: f32,
 }
 
 impl Processed {
@@ -64,6 +77,8 @@ impl Processed {
             ticket,
             replied: false,
             message_id,
+            sorted: None,
+            seconds: 0.0,
         }
     }
 }
@@ -383,6 +398,18 @@ impl Pipeline {
         raw: &RawMessage<'_>,
         registry: &Registry,
     ) -> Result<Processed, StoreError> {
+        let started = std::time::Instant::now();
+        let mut p = self.handle_one(tx, raw, registry).await?;
+        p.seconds = started.elapsed().as_secs_f64();
+        Ok(p)
+    }
+
+    async fn handle_one(
+        &self,
+        tx: &mut Tx,
+        raw: &RawMessage<'_>,
+        registry: &Registry,
+    ) -> Result<Processed, StoreError> {
         if let Some(key) = &raw.source_key {
             if let Some((outcome, ticket)) = tx.source_outcome(key).await? {
                 // Recorded before a crash or a failed move: only the move is left.
@@ -538,6 +565,12 @@ impl Pipeline {
             .await?;
         Ok(Processed {
             replied,
+            sorted: Some(SortedTicket {
+                category: t.category,
+                chargeable: t.chargeable,
+                priority: t.priority,
+                confidence: t.evidence.confidence,
+            }),
             ..processed
         })
     }
@@ -806,6 +839,7 @@ pub(crate) async fn queue_reply(
 }
 
 fn log_processed(p: &Processed) {
+    crate::metrics::processed(p);
     if let Some(message_id) = &p.message_id {
         tracing::info!(
             message_id,

@@ -63,6 +63,22 @@ pub struct Config {
     pub limits: crate::triage::Limits,
     pub security: SecurityConfig,
     pub web: WebConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics (`[metrics]`).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served, apart from the workspace (so the
+    /// scraper need not pass the reverse proxy agents use).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    #[serde(default)]
+    listen: Option<String>,
 }
 
 /// The agents' workspace (`[web]`).
@@ -365,6 +381,8 @@ struct RawConfig {
     security: SecurityConfig,
     #[serde(default)]
     web: Option<RawWeb>,
+    #[serde(default)]
+    metrics: Option<RawMetrics>,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -719,8 +737,20 @@ impl RawConfig {
                 ..WebConfig::default()
             },
         };
+        let metrics = MetricsConfig {
+            listen: match self.metrics.and_then(|m| m.listen) {
+                None => None,
+                Some(l) => Some(l.trim().parse().map_err(|_| {
+                    ConfigError::new(
+                        path,
+                        format!("[metrics] listen = {l:?} is not an address and port: use e.g. \"127.0.0.1:9187\""),
+                    )
+                })?),
+            },
+        };
         Ok(Config {
             web,
+            metrics,
             path: path.to_path_buf(),
             database,
             support: self.support,
@@ -956,6 +986,23 @@ address = "support@example.test"
         let plain = parse("[web]\npublic_url = \"http://desk.lan:8080\"\n").unwrap();
         assert!(!plain.web.secure_cookies());
         assert_eq!(parse("").unwrap().web.listen, None);
+    }
+
+    #[test]
+    fn metrics_listen_is_checked_with_the_fix() {
+        let parse = |extra: &str| Config::parse(Path::new("x.toml"), &format!("{MINIMAL}{extra}"));
+        let c = parse("[metrics]\nlisten = \"127.0.0.1:9187\"\n").unwrap();
+        assert_eq!(c.metrics.listen, Some("127.0.0.1:9187".parse().unwrap()));
+        let err = parse("[metrics]\nlisten = \":9187\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[metrics] listen") && err.contains("127.0.0.1:9187"),
+            "{err}"
+        );
+        let err = parse("[metrics]\nport = 9187\n").unwrap_err().to_string();
+        assert!(err.contains("port"), "{err}");
+        assert_eq!(parse("").unwrap().metrics.listen, None);
     }
 
     #[test]

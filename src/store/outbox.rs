@@ -167,6 +167,19 @@ impl Store {
         .await?)
     }
 
+    /// When the oldest reply still waiting to be sent was queued.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn oldest_pending_reply(&self) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// How many replies wait to be sent.
     ///
     /// # Errors

@@ -1,0 +1,151 @@
+//! Prometheus metrics: what the desk did (mails by outcome, tickets by
+//! category, chargeable reason and priority, replies sent and failed, how
+//! long a message took, how sure the sorting was), how its mailboxes stand
+//! (connected, time of the last successful fetch), and, read from the
+//! database at each scrape, the outbox (queued replies, the age of the
+//! oldest) and the model in use. `GET /metrics` on `[metrics] listen`.
+//!
+//! The names are all here; the rest of the program calls the functions.
+
+use std::sync::OnceLock;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::pipeline::Processed;
+use crate::store::Store;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Seconds to read, sort and store one message.
+const PROCESSING: &str = "servicedesk_processing_seconds";
+/// The category confidence of new tickets.
+const CONFIDENCE: &str = "servicedesk_sorting_confidence";
+
+/// Starts recording (once per process) and returns what renders it.
+pub fn recorder() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(PROCESSING.into()),
+                &[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(CONFIDENCE.into()),
+                    &[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0],
+                )
+            })
+            .expect("fixed, non-empty buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Only fails when another recorder was installed first, which this
+        // process never does.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// One message processed and committed.
+pub fn processed(p: &Processed) {
+    counter!("servicedesk_mails_total", "outcome" => p.outcome.as_str()).increment(1);
+    histogram!(PROCESSING).record(p.seconds);
+    if let Some(t) = &p.sorted {
+        counter!(
+            "servicedesk_tickets_total",
+            "category" => t.category.as_str(),
+            "chargeable_reason" => t.chargeable.map_or("none", |r| r.as_str()),
+            "priority" => t.priority.as_str()
+        )
+        .increment(1);
+        histogram!(CONFIDENCE).record(f64::from(t.confidence));
+    }
+}
+
+/// Replies handed to the mail server (`sent`) or given up on (`failed`).
+pub fn replies(result: &'static str, n: u64) {
+    if n > 0 {
+        counter!("servicedesk_replies_total", "result" => result).increment(n);
+    }
+}
+
+/// A mailbox connected (`up`) or lost; a successful fetch also stamps the time.
+pub fn mailbox(name: &str, up: bool, fetched: bool) {
+    gauge!("servicedesk_mailbox_up", "mailbox" => name.to_string()).set(f64::from(u8::from(up)));
+    if fetched {
+        gauge!(
+            "servicedesk_mailbox_last_fetch_timestamp_seconds",
+            "mailbox" => name.to_string()
+        )
+        .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+    }
+}
+
+/// The text of `GET /metrics`: the recorded figures plus the outbox and the
+/// model in use, read now.
+///
+/// # Errors
+///
+/// On database failure.
+pub async fn render(store: &Store) -> anyhow::Result<String> {
+    let queued = store.pending_replies().await?;
+    gauge!("servicedesk_outbox_queued").set(queued as f64);
+    let oldest = store
+        .oldest_pending_reply()
+        .await?
+        .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+        .map_or(0.0, |at| {
+            (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0
+        });
+    gauge!("servicedesk_outbox_oldest_queued_seconds").set(oldest.max(0.0));
+    let model = store.active_model_id().await?.unwrap_or(0);
+    gauge!("servicedesk_model_in_use").set(model as f64);
+    Ok(recorder().render())
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown`.
+///
+/// # Errors
+///
+/// When serving fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    recorder();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let store = store.clone();
+            async move {
+                match render(&store).await {
+                    Ok(text) => (
+                        StatusCode::OK,
+                        [(
+                            header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    )
+                        .into_response(),
+                    Err(e) => {
+                        tracing::warn!("metrics: {e:#}");
+                        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+                    }
+                }
+            }
+        }),
+    );
+    if let Ok(at) = listener.local_addr() {
+        tracing::info!(listen = %at, "metrics served at /metrics");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
