@@ -117,5 +117,23 @@ Sinds 7u kan niemand op afdeling B2 de medicatieronde openen: foutmelding bij he
         text.contains("# TYPE servicedesk_processing_seconds histogram"),
         "{text}"
     );
+
+    // The alert rules and the dashboard in contrib/ name only metrics that exist.
+    let names = regex::Regex::new(r"servicedesk_[a-z_]+").unwrap();
+    for file in ["contrib/prometheus-alerts.yml", "contrib/grafana-dashboard.json"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let contrib = std::fs::read_to_string(&path).expect("a contrib file");
+        for m in names.find_iter(&contrib) {
+            let name = m.as_str();
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "{file} names {name}, which /metrics does not have"
+            );
+        }
+    }
     drop(daemon);
 }
