@@ -13,12 +13,15 @@ fn main() -> ExitCode {
         servicedesk::cli::Command::Run { .. } | servicedesk::cli::Command::Web => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SERVICEDESK_LOG").unwrap_or_else(|_| EnvFilter::new(default)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        EnvFilter::try_from_env("SERVICEDESK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let logger = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match servicedesk::config::log_format_of(&cli.config) {
+        servicedesk::config::LogFormat::Json => logger.json().flatten_event(true).init(),
+        servicedesk::config::LogFormat::Text => logger.init(),
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -423,3 +423,59 @@ fn the_database_password_comes_from_the_environment_and_is_never_shown() {
         }
     }
 }
+
+/// `[log] format = "json"`: every log line is one JSON object with the
+/// level, the message and the event's fields (journald and log shippers
+/// read them as fields); a wrong format is refused with the fix.
+#[test]
+fn logs_are_json_lines_when_asked() {
+    let desk = Desk::new();
+    let customers = desk.file("customers.csv", CUSTOMERS);
+    desk.ok(&["customers", "import", customers.to_str().unwrap()]);
+    let persons = desk.file("persons.csv", PERSONS_COMPLETE);
+    desk.ok(&["persons", "import", persons.to_str().unwrap()]);
+    let maildir = desk.path().join("maildir");
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).unwrap();
+    }
+    std::fs::write(maildir.join("new/1.eml"), KOEN_MAIL).unwrap();
+    let mut config = std::fs::read_to_string(&desk.config).unwrap();
+    config.push_str(&format!(
+        "\n[maildir]\npath = \"{}\"\n\n[file_transport]\ndir = \"{}\"\nfrom = \"support@example.test\"\n\n[log]\nformat = \"json\"\n",
+        maildir.display(),
+        desk.path().join("sent").display()
+    ));
+    std::fs::write(&desk.config, &config).unwrap();
+    let out = desk.run(&["run", "--once"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let events: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let processed = events
+        .iter()
+        .find(|e| e["message"] == "message processed")
+        .unwrap_or_else(|| panic!("no 'message processed' event:\n{stderr}"));
+    assert_eq!(processed["level"], "INFO", "{processed}");
+    assert_eq!(processed["outcome"], "ticket", "{processed}");
+    assert_eq!(processed["ticket"], "CS-000001", "{processed}");
+    // Only the summary line of `run --once` is plain text.
+    assert!(
+        stderr
+            .lines()
+            .filter(|l| !l.starts_with('{'))
+            .all(|l| l.starts_with("processed ")),
+        "{stderr}"
+    );
+
+    std::fs::write(&desk.config, config.replace("\"json\"", "\"xml\"")).unwrap();
+    let out = desk.run(&["tickets", "list"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 16: `xml` is not allowed here: use text, json"),
+        "{err}"
+    );
+}

@@ -120,7 +120,10 @@ Sinds 7u kan niemand op afdeling B2 de medicatieronde openen: foutmelding bij he
 
     // The alert rules and the dashboard in contrib/ name only metrics that exist.
     let names = regex::Regex::new(r"servicedesk_[a-z_]+").unwrap();
-    for file in ["contrib/prometheus-alerts.yml", "contrib/grafana-dashboard.json"] {
+    for file in [
+        "contrib/prometheus-alerts.yml",
+        "contrib/grafana-dashboard.json",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let contrib = std::fs::read_to_string(&path).expect("a contrib file");
         for m in names.find_iter(&contrib) {

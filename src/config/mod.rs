@@ -64,6 +64,39 @@ pub struct Config {
     pub security: SecurityConfig,
     pub web: WebConfig,
     pub metrics: MetricsConfig,
+    pub log: LogConfig,
+}
+
+/// How log lines look (`[log]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event (the default; journald adds the time).
+    #[default]
+    Text,
+    /// One JSON object per line, for journald's structured fields and log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// The `[log] format` of the file at `path`, read before anything else (the
+/// logger starts before the configuration is checked): `text` when the file
+/// cannot be read or says nothing valid; the full check names the mistake.
+pub fn log_format_of(path: &Path) -> LogFormat {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
+        .and_then(|t| {
+            let log = t.get("log")?.as_table()?.clone();
+            LogConfig::deserialize(toml::Value::Table(log)).ok()
+        })
+        .map(|l| l.format)
+        .unwrap_or_default()
 }
 
 /// Prometheus metrics (`[metrics]`).
@@ -383,6 +416,8 @@ struct RawConfig {
     web: Option<RawWeb>,
     #[serde(default)]
     metrics: Option<RawMetrics>,
+    #[serde(default)]
+    log: LogConfig,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -751,6 +786,7 @@ impl RawConfig {
         Ok(Config {
             web,
             metrics,
+            log: self.log,
             path: path.to_path_buf(),
             database,
             support: self.support,
