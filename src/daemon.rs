@@ -303,7 +303,83 @@ async fn deliver_all(shared: &Shared, summary: &mut RunSummary) -> anyhow::Resul
 /// Only start-up failures (database, templates, transport); outages after
 /// start are retried with backoff, not returned.
 pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let shared = build(config).await?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut config = config.clone();
+    let mut running = start(&config, build(&config).await?).await?;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = hangup.recv() => {}
+        }
+        // SIGHUP (`systemctl reload`): the configuration, templates, rules
+        // and model read again. A new configuration that does not hold is
+        // refused and the daemon goes on with the one it has.
+        tracing::info!(config = %config.path.display(), "reloading");
+        let next = match Config::load(&config.path) {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!(
+                    "reload refused, still running on the configuration as it was: {e:#}"
+                );
+                continue;
+            }
+        };
+        let shared = match build(&next).await {
+            Ok(shared) => shared,
+            Err(e) => {
+                tracing::error!(
+                    "reload refused, still running on the configuration as it was: {e:#}"
+                );
+                continue;
+            }
+        };
+        crate::notify::notify(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading the configuration",
+            monotonic_usec()
+        ));
+        // The sources finish the messages in flight, then the new ones
+        // start: mailboxes added are watched, mailboxes removed are not.
+        running.stop().await;
+        config = next;
+        running = start(&config, shared).await?;
+        tracing::info!("reloaded");
+    }
+    tracing::info!("shutting down: finishing the messages in flight");
+    crate::health::stopping();
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// CLOCK_MONOTONIC in microseconds, which systemd wants with `RELOADING=1`.
+fn monotonic_usec() -> u128 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0, |secs| (secs * 1e6) as u128)
+}
+
+/// The tasks of one configuration: sources, outbox, workspace, metrics.
+struct Running {
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+    supervisor: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the tasks once their work in flight is done.
+    async fn stop(mut self) {
+        if let Some(supervisor) = self.supervisor.take() {
+            supervisor.abort();
+        }
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts every task of `config` on `shared`.
+async fn start(config: &Config, shared: Arc<Shared>) -> anyhow::Result<Running> {
     let (stop_tx, stop) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let holder = holder_id();
@@ -370,16 +446,11 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
             async move { outbox_status(&shared).await }
         }))
     });
-    shutdown.await;
-    tracing::info!("shutting down: finishing the messages in flight");
-    crate::health::stopping();
-    if let Some(supervisor) = supervisor {
-        supervisor.abort();
-    }
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
-    tracing::info!("stopped");
-    Ok(())
+    Ok(Running {
+        stop: stop_tx,
+        tasks,
+        supervisor,
+    })
 }
 
 /// Every `[triage] retrain_check_secs`, counts the tickets agents
