@@ -16,6 +16,8 @@
 #   5. cargo clippy --all-targets -- -D warnings
 #   6. cargo nextest run --no-fail-fast ARGS  (cargo test --no-fail-fast ARGS
 #                                             without nextest)
+#   7. scripts/package.sh                     (the .deb built, installed, checked,
+#                                             removed; only without ARGS)
 #
 # Runs as root on a fresh Debian 12 machine that has only Rust installed.
 # Steps 4-7 all run even if one fails; the exit status is non-zero if any failed.
@@ -238,6 +240,12 @@ if [[ $HAVE_NEXTEST == 1 ]]; then
 else
   run_step "6. tests: cargo test --no-fail-fast ${ARGS[*]:-} (cargo-nextest not installed)" \
     cargo test --no-fail-fast "${ARGS[@]}"
+fi
+
+# The .deb, built, installed, checked and removed (only on a full run).
+if [[ ${#ARGS[@]} -eq 0 ]]; then
+  run_step "7. package: scripts/package.sh (cargo deb, dpkg -i, systemd-analyze, dpkg -P)" \
+    scripts/package.sh
 fi
 
 TOTAL="$(fmt_ms $(( $(now_ms) - T_ALL )))"
