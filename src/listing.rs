@@ -123,7 +123,12 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
             .into_iter()
             .filter(|id| id.starts_with("priority."))
             .collect();
-        let words = named("priority_features");
+        // The model's features include the rules that fired (`r:…`),
+        // already named above.
+        let words: Vec<String> = named("priority_features")
+            .into_iter()
+            .filter(|w| !w.starts_with("r:priority."))
+            .collect();
         let _ = writeln!(
             out,
             "  priority   {} ({})",
