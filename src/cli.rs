@@ -79,6 +79,11 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Calls to other systems when tickets are created, change status or get a charge decision.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Fit the sorting model on a labelled corpus, and on agents' corrections when asked.
     ///
     /// The same labels, mails and corrections always give the same model file,
@@ -106,6 +111,18 @@ pub enum Command {
         /// Where the demo keeps its database, mailbox copy and replies.
         #[arg(long, default_value = "demo-out")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// The newest deliveries: pending (with the next attempt), delivered or failed.
+    List {
+        #[command(flatten)]
+        list: ListArgs,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -386,6 +403,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(args) => train(&args).await,
         Command::Eval(args) => eval(&args),
         Command::Model { command } => model(&config()?, command).await,
+        Command::Webhooks {
+            command: WebhooksCommand::List { list, limit },
+        } => {
+            let config = config()?;
+            let store = open_store(&config).await?;
+            let mut deliveries = store.webhook_deliveries(limit.max(1)).await?;
+            for d in &mut deliveries {
+                d.hook = crate::webhooks::origin_of(&d.hook).to_string();
+            }
+            if list.json {
+                print_json(&deliveries)?;
+            } else {
+                print!("{}", listing::webhooks(&deliveries));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Agents { command } => agents(&config()?, command).await,
         Command::Web => {
             let config = config()?;

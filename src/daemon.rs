@@ -410,6 +410,12 @@ async fn start(config: &Config, shared: Arc<Shared>) -> anyhow::Result<Running> 
             }
         });
     }
+    if !config.webhooks.is_empty() {
+        let store = shared.pipeline.store().clone();
+        let lease = Lease::for_job(&store, "webhooks", &holder, Duration::from_secs(60));
+        let (hooks, stop) = (config.webhooks.clone(), stop.clone());
+        tasks.spawn(async move { crate::webhooks::run(store, hooks, lease, stop).await });
+    }
     if config.triage.retrain_every > 0 && config.triage.model_file.is_none() {
         let (shared, stop, holder) = (shared.clone(), stop.clone(), holder.clone());
         tasks.spawn(async move { retrain_now_and_then(shared, stop, holder).await });

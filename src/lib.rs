@@ -64,3 +64,4 @@ pub mod store;
 pub mod tls;
 pub mod triage;
 pub mod web;
+pub mod webhooks;

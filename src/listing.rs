@@ -66,6 +66,36 @@ pub fn queues(tickets: &[TicketView]) -> String {
     out
 }
 
+/// Webhook deliveries, newest first.
+pub fn webhooks(deliveries: &[crate::store::WebhookDelivery]) -> String {
+    let mut out = String::new();
+    if deliveries.is_empty() {
+        let _ = writeln!(out, "no webhook deliveries");
+    }
+    for d in deliveries {
+        let state = match d.status.as_str() {
+            "delivered" => format!("delivered {}", d.delivered_at.as_deref().unwrap_or("")),
+            "pending" if d.attempts > 0 => format!("retry at {}", d.next_attempt_at),
+            other => other.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<22} {}  {}  attempts {}  {}{}",
+            d.id,
+            d.event,
+            d.ticket_number,
+            crate::webhooks::origin_of(&d.hook),
+            d.attempts,
+            state,
+            d.last_error
+                .as_deref()
+                .map(|e| format!("  ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    out
+}
+
 /// The desk's stored models: which one is in use and how each did on the
 /// held-out mail.
 pub fn models(models: &[crate::store::StoredModel]) -> String {

@@ -65,6 +65,129 @@ pub struct Config {
     pub web: WebConfig,
     pub metrics: MetricsConfig,
     pub log: LogConfig,
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// The ticket changes a webhook may be called for.
+pub const WEBHOOK_EVENTS: [&str; 3] = [
+    "ticket.created",
+    "ticket.status_changed",
+    "ticket.charge_decided",
+];
+
+/// One `[[webhooks]]`: where to POST which ticket changes, signed how.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// `http://` or `https://`.
+    pub url: String,
+    /// The HMAC-SHA256 key of the `X-Servicedesk-Signature` header.
+    pub secret: Secret,
+    /// Which of [`WEBHOOK_EVENTS`]; all when the section names none.
+    pub events: Vec<String>,
+    /// The first retry waits this long; each next one twice as long (at most an hour).
+    pub retry_base_secs: u64,
+    /// After this many failed attempts a delivery is marked failed.
+    pub max_attempts: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: String,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    secret_file: Option<PathBuf>,
+    #[serde(default)]
+    secret_env: Option<String>,
+    #[serde(default)]
+    events: Option<Vec<String>>,
+    #[serde(default = "default_retry_base_secs")]
+    retry_base_secs: u64,
+    #[serde(default = "default_webhook_attempts")]
+    max_attempts: u32,
+}
+
+fn default_retry_base_secs() -> u64 {
+    30
+}
+
+fn default_webhook_attempts() -> u32 {
+    12
+}
+
+impl RawWebhook {
+    fn validate(self, path: &Path, n: usize) -> Result<WebhookConfig, ConfigError> {
+        let at = format!("[[webhooks]] number {n}");
+        let url = self.url.trim().to_string();
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(ConfigError::new(
+                path,
+                format!("{at}: url = {url:?} must be an http:// or https:// address"),
+            ));
+        }
+        let secret = match (self.secret, self.secret_file, self.secret_env) {
+            (Some(s), None, None) => s,
+            (None, Some(f), None) => std::fs::read_to_string(&f)
+                .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| {
+                    ConfigError::new(path, format!("{at} secret_file {}: cannot read it ({e})", f.display()))
+                })?,
+            (None, None, Some(var)) => std::env::var(&var).map_err(|_| {
+                ConfigError::new(path, format!("{at} secret_env: the environment variable {var} is not set"))
+            })?,
+            (None, None, None) => {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{at}: give a secret (secret, secret_file or secret_env): the receiver checks the signature with it"),
+                ))
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    path,
+                    format!("{at}: set only one of secret, secret_file, secret_env"),
+                ))
+            }
+        };
+        if secret.len() < 16 {
+            return Err(ConfigError::new(
+                path,
+                format!("{at}: the secret must be at least 16 characters"),
+            ));
+        }
+        let events = match self.events {
+            None => WEBHOOK_EVENTS.iter().map(|e| e.to_string()).collect(),
+            Some(list) => {
+                for e in &list {
+                    if !WEBHOOK_EVENTS.contains(&e.as_str()) {
+                        return Err(ConfigError::new(
+                            path,
+                            format!(
+                                "{at}: unknown event {e:?}: use {}",
+                                WEBHOOK_EVENTS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                list
+            }
+        };
+        if self.max_attempts == 0 {
+            return Err(ConfigError::new(
+                path,
+                format!("{at}: max_attempts must be at least 1"),
+            ));
+        }
+        Ok(WebhookConfig {
+            url,
+            secret: Secret::new(secret),
+            events,
+            retry_base_secs: self.retry_base_secs.max(1),
+            max_attempts: self.max_attempts,
+        })
+    }
 }
 
 /// How log lines look (`[log]`).
@@ -418,6 +541,8 @@ struct RawConfig {
     metrics: Option<RawMetrics>,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    webhooks: Vec<RawWebhook>,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -783,10 +908,17 @@ impl RawConfig {
                 })?),
             },
         };
+        let webhooks = self
+            .webhooks
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| w.validate(path, i + 1))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             web,
             metrics,
             log: self.log,
+            webhooks,
             path: path.to_path_buf(),
             database,
             support: self.support,
@@ -1022,6 +1154,45 @@ address = "support@example.test"
         let plain = parse("[web]\npublic_url = \"http://desk.lan:8080\"\n").unwrap();
         assert!(!plain.web.secure_cookies());
         assert_eq!(parse("").unwrap().web.listen, None);
+    }
+
+    #[test]
+    fn webhooks_are_checked_with_the_fix() {
+        let parse = |extra: &str| Config::parse(Path::new("x.toml"), &format!("{MINIMAL}{extra}"));
+        let hook =
+            |rest: &str| format!("[[webhooks]]\nurl = \"https://crm.example.test/hook\"\n{rest}");
+        let c = parse(&hook(
+            "secret = \"0123456789abcdef\"\nevents = [\"ticket.created\"]\n",
+        ))
+        .unwrap();
+        assert_eq!(c.webhooks.len(), 1);
+        assert_eq!(c.webhooks[0].events, vec!["ticket.created"]);
+        assert_eq!(c.webhooks[0].secret.expose(), "0123456789abcdef");
+        assert!(!format!("{:?}", c.webhooks[0]).contains("0123456789abcdef"));
+        let all = parse(&hook("secret = \"0123456789abcdef\"\n")).unwrap();
+        assert_eq!(all.webhooks[0].events.len(), 3);
+        for (rest, want) in [
+            ("", "give a secret"),
+            ("secret = \"short\"\n", "at least 16"),
+            (
+                "secret = \"0123456789abcdef\"\nevents = [\"ticket.deleted\"]\n",
+                "unknown event \"ticket.deleted\": use ticket.created",
+            ),
+            (
+                "secret = \"0123456789abcdef\"\nsecret_env = \"X\"\n",
+                "only one of secret",
+            ),
+        ] {
+            let err = parse(&hook(rest)).unwrap_err().to_string();
+            assert!(
+                err.contains("[[webhooks]] number 1") && err.contains(want),
+                "{err}"
+            );
+        }
+        let err = parse("[[webhooks]]\nurl = \"ftp://x\"\nsecret = \"0123456789abcdef\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http:// or https://"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod postgres;
 mod registry;
 pub mod sqlite;
 mod tickets;
+mod webhooks;
 mod workspace;
 
 pub use agents::{Agent, AgentAdded, SessionAgent};
@@ -33,6 +34,7 @@ pub use registry::{HeldTicket, ImportSummary};
 pub use tickets::{
     CorrectedTicket, ThreadEntry, ThreadMessage, TicketChange, TicketFilter, TicketView,
 };
+pub use webhooks::{AuditEvent, WebhookDelivery};
 pub use workspace::{
     AttachmentInfo, QueueCounts, ReplyTarget, SavedReply, TicketEvent, TicketQuery, View,
 };
