@@ -701,6 +701,31 @@ async fn security(backend: Backend) {
         .api("GET", "/api/tickets?view=mine", &Auth::Token(&token), None)
         .await;
     assert_eq!(mine.as_array().unwrap().len(), 2);
+    // The agent asked the customer something: waiting for the customer.
+    let (status, t) = w
+        .api(
+            "PATCH",
+            &format!("/api/tickets/{number}"),
+            &Auth::Token(&token),
+            Some(json!({"status": "waiting"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["status"], "waiting");
+    let (_, waiting) = w
+        .api(
+            "GET",
+            "/api/tickets?view=waiting",
+            &Auth::Token(&token),
+            None,
+        )
+        .await;
+    assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
+    assert!(
+        w.ok(&["tickets", "list", "--status", "waiting"], None)
+            .contains(number),
+        "tickets list --status waiting"
+    );
     // The queue page counts the same: 3 open, 2 mine, 1 unassigned, 1 feedback.
     let queues = w
         .http
@@ -727,6 +752,7 @@ async fn security(backend: Backend) {
     assert_eq!(count("/?view=open"), "3");
     assert_eq!(count("/?view=mine"), "2");
     assert_eq!(count("/?view=unassigned"), "1");
+    assert_eq!(count("/?view=waiting"), "1");
     let (_, all) = w
         .api("GET", "/api/tickets", &Auth::Token(&token), None)
         .await;
@@ -1019,6 +1045,16 @@ async fn reply_by_mail(backend: Backend) {
     assert!(reply.body.contains("ZP-2041 hersteld"));
     assert_eq!(reply.mail_from, "support@example.test");
     let agent_id = reply.message_id.clone().expect("a Message-ID");
+    // The agent waits for the customer's answer.
+    let (status, t) = w
+        .api(
+            "PATCH",
+            &format!("/api/tickets/{number}"),
+            &Auth::Token(&token),
+            Some(json!({"status": "waiting"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
 
     // The customer answers the agent's reply: it threads back, unanswered.
     let answer = format!(
@@ -1057,6 +1093,17 @@ async fn reply_by_mail(backend: Backend) {
         "{ticket}"
     );
     assert_eq!(ticket["messages"][2]["author"], "agent@desk.example");
+    // The customer's answer moved the waiting ticket back to open, by mail.
+    assert_eq!(ticket["status"], "open", "{ticket}");
+    assert!(
+        ticket["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "mail" && e["field"] == "status" && e["new_value"] == "open"),
+        "{}",
+        ticket["events"]
+    );
     let (_, all) = w
         .api("GET", "/api/tickets", &Auth::Token(&token), None)
         .await;

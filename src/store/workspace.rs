@@ -23,6 +23,8 @@ pub enum View {
     AwaitingApproval,
     /// On hold: the customer's contract is suspended.
     OnHold,
+    /// An agent waits for the customer's answer.
+    Waiting,
     /// Open tickets an agent must look at (low confidence, unclear answer, ...).
     ToCheck,
 }
@@ -55,6 +57,7 @@ pub struct QueueCounts {
     pub unassigned: i64,
     pub awaiting_approval: i64,
     pub on_hold: i64,
+    pub waiting: i64,
     pub to_check: i64,
 }
 
@@ -136,6 +139,7 @@ impl Store {
             }
             View::AwaitingApproval => conds.push("status = 'awaiting_approval'".into()),
             View::OnHold => conds.push("status = 'on_hold'".into()),
+            View::Waiting => conds.push("status = 'waiting'".into()),
             View::ToCheck => {
                 conds.push(OPEN.into());
                 conds.push("attention IS NOT NULL".into());
@@ -268,7 +272,7 @@ impl Store {
             "SELECT status, category, \
                  CASE WHEN assignee IS NULL THEN 1 ELSE 0 END AS unassigned, \
                  CASE WHEN attention IS NULL THEN 0 ELSE 1 END AS to_check, COUNT(*) AS n \
-             FROM tickets WHERE status IN ('new', 'awaiting_approval', 'on_hold', 'open') \
+             FROM tickets WHERE status IN ('new', 'awaiting_approval', 'on_hold', 'open', 'waiting') \
              GROUP BY status, category, \
                  CASE WHEN assignee IS NULL THEN 1 ELSE 0 END, \
                  CASE WHEN attention IS NULL THEN 0 ELSE 1 END",
@@ -300,6 +304,7 @@ impl Store {
             match status.as_str() {
                 "awaiting_approval" => counts.awaiting_approval += n,
                 "on_hold" => counts.on_hold += n,
+                "waiting" => counts.waiting += n,
                 _ => {}
             }
         }

@@ -147,6 +147,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ],
     ),
     (
+        "view_waiting",
+        [
+            "Wacht op de klant",
+            "En attente du client",
+            "Waiting for the customer",
+            "Wartet auf den Kunden",
+        ],
+    ),
+    (
         "view_to_check",
         [
             "Sortering nakijken",
@@ -218,6 +227,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ["On hold", "En attente", "On hold", "Zurückgestellt"],
     ),
     ("status_open", ["Open", "Ouvert", "Open", "Offen"]),
+    (
+        "status_waiting",
+        [
+            "Wacht op de klant",
+            "En attente du client",
+            "Waiting for the customer",
+            "Wartet auf den Kunden",
+        ],
+    ),
     (
         "status_resolved",
         ["Opgelost", "Résolu", "Resolved", "Gelöst"],

@@ -302,6 +302,7 @@ pub async fn queues(
         ("unassigned", counts.unassigned),
         ("awaiting_approval", counts.awaiting_approval),
         ("on_hold", counts.on_hold),
+        ("waiting", counts.waiting),
         ("to_check", counts.to_check),
         ("everything", -1),
     ];
