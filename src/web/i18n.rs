@@ -424,6 +424,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ["Zekerheid", "Confiance", "Confidence", "Sicherheit"],
     ),
     ("rules_fired", ["Regels", "Règles", "Rules", "Regeln"]),
+    (
+        "reason_sentence",
+        [
+            "De zin die de kosten aangaf",
+            "La phrase qui a signalé les frais",
+            "The sentence that flagged the charge",
+            "Der Satz, der die Kosten anzeigte",
+        ],
+    ),
     ("words", ["Woorden", "Mots", "Words", "Wörter"]),
     (
         "reason_confidence",

@@ -448,6 +448,7 @@ pub async fn ticket(
         messages => messages,
         confidence => percent("confidence"),
         reason_confidence => percent("reason_confidence"),
+        reason_sentence => t.chargeable_reason.and(ev.get("reason_sentence").and_then(|s| s.as_str())),
         rules => pairs("rules"),
         features => pairs("features"),
         priority => t.priority.as_str(),
@@ -683,6 +684,7 @@ mod tests {
                     reason => "change_request", language_of_ticket => "fr",
                     messages => ["inbound", "reply", "auto_reply", "note"].map(message).to_vec(),
                     confidence => "45%", reason_confidence => "80%",
+                    reason_sentence => "Kan er een <b>nieuw veld</b> bij?",
                     rules => vec![("incident.failure.nl", "+7.5")], features => vec![("w:fout", "+0.3")],
                     customer_status => "suspended", gaps => vec!["WZC: no technical contact"],
                     campuses => "Gent", person_role => "technical", person_campus => None::<String>,
@@ -700,6 +702,10 @@ mod tests {
                 })
                 .unwrap();
             assert!(!ticket.contains("<script>x"), "mail text is escaped");
+            assert!(
+                ticket.contains("Kan er een &lt;b&gt;nieuw veld&lt;&#x2f;b&gt; bij?"),
+                "the reason's sentence is shown, escaped"
+            );
             assert!(ticket.contains("<iframe sandbox=\"\""));
             assert!(
                 ticket.contains("Dag {{ name }}</textarea>"),
