@@ -483,7 +483,7 @@ impl Rules {
             let rule = self
                 .rules
                 .iter()
-                .find(|r| r.id == *id && speaks_for(r.target))?;
+                .find(|r| speaks_for(r.target) && r.id == *id)?;
             let m = rule.regex.find(reading.folded_body.as_bytes())?;
             // Folding maps each char to one ASCII char: byte offsets in the
             // folded body are char positions in the body.
