@@ -1391,3 +1391,131 @@ async fn hostile_html_is_shown_only_sanitised_and_sandboxed() {
     let r = w.http.get(w.url(&src)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }
+
+/// A customer's HTML mail with images: its own inline images are served
+/// (as images only); remote ones load only when the agent asks, https only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_images_are_the_messages_own_or_asked_for() {
+    let dir = support::short_tempdir();
+    let db = Db::sqlite(dir.path());
+    support::import_standard_registry(&db.store().await).await;
+    let port = free_port();
+    let config = config_file(dir.path(), &db, port, "");
+    // A 1x1 PNG.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let raw = format!(
+        "Message-ID: <images-1@delinde.example>\r\nFrom: Koen De Witte <koen.dewitte@delinde.example>\r\nTo: support@example.test\r\n\
+Subject: Zorgplan scherm\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"r0\"\r\n\r\n\
+--r0\r\nContent-Type: multipart/alternative; boundary=\"r1\"\r\n\r\n\
+--r1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHet zorgplan toont een fout, zie schermafdruk.\r\n\
+--r1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><body><p>Het <b>zorgplan</b> toont een fout.</p><img src=\"cid:shot@delinde.example\" alt=\"shot\">\
+<img src=\"cid:vector@delinde.example\"><img src=\"https://cdn.example/pic.png\"><img src=\"http://plain.example/p.gif\"></body></html>\r\n--r1--\r\n\
+--r0\r\nContent-Type: image/png; name=\"shot.png\"\r\nContent-ID: <shot@delinde.example>\r\nContent-Disposition: inline; filename=\"shot.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n\
+--r0\r\nContent-Type: image/svg+xml; name=\"v.svg\"\r\nContent-ID: <vector@delinde.example>\r\nContent-Disposition: inline; filename=\"v.svg\"\r\n\r\n\
+<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"top.__pwned=1\"/>\r\n--r0--\r\n"
+    );
+    let out = support::run_servicedesk(&config, dir.path(), &["ingest"], Some(raw.as_bytes()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let w = Workspace::start(&config, dir.path(), port, &["web"]).await;
+    w.add_agent("agent@desk.example", "agent");
+    let s = w.login("agent@desk.example").await;
+    let get = |path: String| {
+        w.http
+            .get(w.url(&path.replace("&#x2f;", "/").replace("&amp;", "&")))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .send()
+    };
+    let frame_src = |page: &str| -> String {
+        page.split("<iframe ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no frame: {page}"))
+            .split("src=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let page = get("/tickets/CS-000001".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("?images=remote"),
+        "a way to load them: {page}"
+    );
+    // By default: the message's own image, nothing remote.
+    let r = get(frame_src(&page)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("img-src 'self' data:;") && !csp.contains("https:"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("cdn.example") && !html.contains("plain.example"),
+        "{html}"
+    );
+    let src_of = |html: &str, cid: &str| -> String {
+        let at = html
+            .find(&format!("/cid/{cid}"))
+            .unwrap_or_else(|| panic!("no {cid}: {html}"));
+        let start = html[..at].rfind('"').unwrap() + 1;
+        let end = at + html[at..].find('"').unwrap();
+        html[start..end].to_string()
+    };
+    let shot = src_of(&html, "shot%40delinde.example");
+    let r = get(shot.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{shot}");
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox; default-src 'none'"));
+    assert_eq!(&r.bytes().await.unwrap()[1..4], b"PNG");
+    // A part that is not one of the image types is not served.
+    let vector = src_of(&html, "vector%40delinde.example");
+    let r = get(vector).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Not without a session either.
+    let r = w.http.get(w.url(&shot)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Asked for: https images load, nothing else does.
+    let page = get("/tickets/CS-000001?images=remote".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let src = frame_src(&page);
+    assert!(src.ends_with("?images=remote"), "{src}");
+    let r = get(src).await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with("sandbox;") && csp.contains("img-src 'self' data: https:"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("src=\"https://cdn.example/pic.png\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("plain.example") && !html.contains("onload"),
+        "{html}"
+    );
+    assert!(html.contains("/cid/shot%40delinde.example"), "{html}");
+}

@@ -388,6 +388,36 @@ impl Store {
         Ok((row.try_get("name")?, row.try_get("data")?))
     }
 
+    /// The part of one message of a ticket that its HTML names `cid:{content_id}`:
+    /// its content type and contents.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when that message has no such part.
+    pub async fn inline_part(
+        &self,
+        number: &str,
+        message: i64,
+        content_id: &str,
+    ) -> Result<(String, Vec<u8>)> {
+        let row = sqlx::query(
+            "SELECT a.content_type, a.data FROM attachments a JOIN messages m ON m.id = a.message \
+             JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.number = $1 AND m.id = $2 AND a.content_id = $3 ORDER BY a.id LIMIT 1",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .bind(message)
+        .bind(content_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "part {content_id} of message {message} on {number}"
+            ))
+        })?;
+        Ok((row.try_get("content_type")?, row.try_get("data")?))
+    }
+
     /// Every recorded change to a ticket, oldest first.
     ///
     /// # Errors

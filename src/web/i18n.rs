@@ -425,6 +425,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
     ),
     ("rules_fired", ["Regels", "Règles", "Rules", "Regeln"]),
     (
+        "load_remote_images",
+        [
+            "Afbeeldingen van elders laden",
+            "Charger les images distantes",
+            "Load remote images",
+            "Externe Bilder laden",
+        ],
+    ),
+    (
         "reason_sentence",
         [
             "De zin die de kosten aangaf",

@@ -145,6 +145,10 @@ pub fn router(state: AppState) -> Router {
             get(mail_html::message_html),
         )
         .route(
+            "/tickets/{number}/messages/{id}/cid/{content_id}",
+            get(mail_html::inline_image),
+        )
+        .route(
             "/tickets/{number}/attachments/{id}",
             get(mail_html::attachment),
         )
@@ -267,10 +271,9 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    // A customer's HTML frame sets its own, stricter `no-referrer`.
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     h.entry(header::X_FRAME_OPTIONS)
         .or_insert(HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)

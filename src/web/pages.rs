@@ -347,6 +347,9 @@ pub struct TicketParams {
     /// A saved reply to start the answer from.
     #[serde(default)]
     saved: String,
+    /// `remote`: the HTML frames load `https:` images too.
+    #[serde(default)]
+    images: String,
 }
 
 /// `GET /tickets/{number}`: the thread, the sorting evidence, the customer
@@ -473,6 +476,7 @@ pub async fn ticket(
         all_reasons => ChargeReason::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         all_statuses => TicketStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         done => params.done,
+        remote_images => params.images == "remote",
         saved_replies => saved_replies,
         draft => draft,
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
@@ -694,7 +698,7 @@ mod tests {
                     all_categories => vec!["change"], all_reasons => vec!["change_request"], all_statuses => vec!["closed"],
                     priority => "high", priority_features => vec![("w:dringend", "+0.4")],
                     all_priorities => vec!["normal", "high", "critical"],
-                    done => "reply",
+                    done => "reply", remote_images => false,
                     saved_replies => vec![(1, "Hersteld", "fr")],
                     draft => "Dag {{ name }}",
                      agent => agent, csrf => "tok",
