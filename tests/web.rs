@@ -914,6 +914,70 @@ async fn security(backend: Backend) {
         "disabled from the agents page"
     );
 
+    // Only an admin sees the registry page and sets a contract there, the
+    // same way `customers set` does.
+    let lead_session = w.login("lead@desk.example").await;
+    for s in [&agent, &lead_session] {
+        let r = w
+            .http
+            .get(w.url("/registry"))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = w
+            .http
+            .post(w.url("/registry/contract"))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .header(ORIGIN, &w.base)
+            .form(&[
+                ("csrf", s.csrf.as_str()),
+                ("customer", "Résidence Les Tilleuls"),
+                ("status", "active"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let page = w
+        .http
+        .get(w.url("/registry"))
+        .header(COOKIE, format!("sd_session={}", admin_session.cookie))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Résidence Les Tilleuls") && page.contains("koen.dewitte@delinde.example"),
+        "{page}"
+    );
+    let tilleuls = |w: &Workspace| {
+        w.ok(&["customers", "list"], None)
+            .lines()
+            .find(|l| l.starts_with("Résidence Les Tilleuls"))
+            .map(|l| l.split_whitespace().nth(3).unwrap_or("").to_string())
+    };
+    assert_eq!(tilleuls(&w).as_deref(), Some("suspended"));
+    let r = w
+        .http
+        .post(w.url("/registry/contract"))
+        .header(COOKIE, format!("sd_session={}", admin_session.cookie))
+        .header(ORIGIN, &w.base)
+        .form(&[
+            ("csrf", admin_session.csrf.as_str()),
+            ("customer", "Résidence Les Tilleuls"),
+            ("status", "active"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(tilleuls(&w).as_deref(), Some("active"));
+
     // Disabling an agent ends their session and token at once.
     let (status, _) = w.api("GET", "/api/me", &Auth::Session(&agent), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -424,6 +424,18 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ["Zekerheid", "Confiance", "Confidence", "Sicherheit"],
     ),
     ("rules_fired", ["Regels", "Règles", "Rules", "Regeln"]),
+    ("registry", ["Register", "Registre", "Registry", "Register"]),
+    ("customers", ["Klanten", "Clients", "Customers", "Kunden"]),
+    ("persons", ["Personen", "Personnes", "Persons", "Personen"]),
+    (
+        "registry_help",
+        [
+            "Klanten en personen importeren: servicedesk customers import en persons import.",
+            "Importer clients et personnes : servicedesk customers import et persons import.",
+            "Importing customers and persons: servicedesk customers import and persons import.",
+            "Kunden und Personen importieren: servicedesk customers import und persons import.",
+        ],
+    ),
     (
         "load_remote_images",
         [

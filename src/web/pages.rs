@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("saved.html", include_str!("templates/saved.html")),
     ("agents.html", include_str!("templates/agents.html")),
+    ("registry.html", include_str!("templates/registry.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -746,6 +747,17 @@ mod tests {
                 })
                 .unwrap();
             assert!(agents.contains("/agents/disable") && agents.contains("href=\"/agents\""));
+            let registry = env
+                .get_template("registry.html")
+                .unwrap()
+                .render(context! {
+                    customers => vec![context! { name => "WZC <A>", status => "suspended", campuses => "Gent" }],
+                    persons => vec![context! { email => "an@a.example", name => "An", customer => "WZC <A>", campus => None::<String>, role => "general", language => "nl", active => false }],
+                    all_contract_statuses => vec!["active", "suspended"],
+                    ..frame(Some(&caller), l, "/registry")
+                })
+                .unwrap();
+            assert!(registry.contains("/registry/contract") && registry.contains("WZC &lt;A&gt;"));
             assert!(ticket.contains(i18n::text(l, "registry_gaps")));
         }
     }
