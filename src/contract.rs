@@ -29,7 +29,25 @@ pub async fn set(
         &config.support.address,
         config.support.templates_dir.as_deref(),
     )?;
-    let mut tx = store.begin(&config.support.ticket_prefix).await?;
+    set_by(&replier, store, name, status, "cli").await
+}
+
+/// [`set`] with the desk's replier, by `actor` (`cli`, `agent:<address>`):
+/// the one path every contract change takes (the command line and the
+/// workspace's registry page). Each resumed ticket's status change is in
+/// its history under `actor`.
+///
+/// # Errors
+///
+/// As [`set`].
+pub async fn set_by(
+    replier: &Replier,
+    store: &Store,
+    name: &str,
+    status: ContractStatus,
+    actor: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut tx = store.begin("").await?;
     let Some((before, registered)) = tx.set_contract_status(name, status).await? else {
         anyhow::bail!("no customer is called {name:?}; `servicedesk customers list` shows them");
     };
@@ -37,6 +55,8 @@ pub async fn set(
     if before == ContractStatus::Suspended && status == ContractStatus::Active {
         for t in tx.held_tickets(&registered).await? {
             tx.resume_ticket(t.id).await?;
+            tx.record_event(&t.number, actor, "status", Some("on_hold"), Some("new"))
+                .await?;
             // The notice answers the mail that opened the ticket.
             let inbound = crate::mail::parse(
                 format!(

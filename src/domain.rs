@@ -187,6 +187,8 @@ vocabulary! {
         /// The customer's contract is suspended.
         OnHold = "on_hold",
         Open = "open",
+        /// An agent asked the customer something; their answer reopens it.
+        Waiting = "waiting",
         Resolved = "resolved",
         Closed = "closed",
     }

@@ -135,6 +135,12 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
         t.chargeable_reason
             .map_or("no (within the contract)", |r| r.as_str())
     );
+    if let (Some(_), Some(sentence)) = (
+        t.chargeable_reason,
+        t.evidence.get("reason_sentence").and_then(|s| s.as_str()),
+    ) {
+        let _ = writeln!(out, "  because    \"{sentence}\"");
+    }
     if t.priority == Priority::Normal {
         let _ = writeln!(out, "  priority   normal");
     } else {

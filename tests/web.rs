@@ -701,6 +701,31 @@ async fn security(backend: Backend) {
         .api("GET", "/api/tickets?view=mine", &Auth::Token(&token), None)
         .await;
     assert_eq!(mine.as_array().unwrap().len(), 2);
+    // The agent asked the customer something: waiting for the customer.
+    let (status, t) = w
+        .api(
+            "PATCH",
+            &format!("/api/tickets/{number}"),
+            &Auth::Token(&token),
+            Some(json!({"status": "waiting"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["status"], "waiting");
+    let (_, waiting) = w
+        .api(
+            "GET",
+            "/api/tickets?view=waiting",
+            &Auth::Token(&token),
+            None,
+        )
+        .await;
+    assert_eq!(waiting.as_array().unwrap().len(), 1, "{waiting}");
+    assert!(
+        w.ok(&["tickets", "list", "--status", "waiting"], None)
+            .contains(number),
+        "tickets list --status waiting"
+    );
     // The queue page counts the same: 3 open, 2 mine, 1 unassigned, 1 feedback.
     let queues = w
         .http
@@ -727,6 +752,7 @@ async fn security(backend: Backend) {
     assert_eq!(count("/?view=open"), "3");
     assert_eq!(count("/?view=mine"), "2");
     assert_eq!(count("/?view=unassigned"), "1");
+    assert_eq!(count("/?view=waiting"), "1");
     let (_, all) = w
         .api("GET", "/api/tickets", &Auth::Token(&token), None)
         .await;
@@ -888,6 +914,70 @@ async fn security(backend: Backend) {
         "disabled from the agents page"
     );
 
+    // Only an admin sees the registry page and sets a contract there, the
+    // same way `customers set` does.
+    let lead_session = w.login("lead@desk.example").await;
+    for s in [&agent, &lead_session] {
+        let r = w
+            .http
+            .get(w.url("/registry"))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let r = w
+            .http
+            .post(w.url("/registry/contract"))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .header(ORIGIN, &w.base)
+            .form(&[
+                ("csrf", s.csrf.as_str()),
+                ("customer", "Résidence Les Tilleuls"),
+                ("status", "active"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let page = w
+        .http
+        .get(w.url("/registry"))
+        .header(COOKIE, format!("sd_session={}", admin_session.cookie))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Résidence Les Tilleuls") && page.contains("koen.dewitte@delinde.example"),
+        "{page}"
+    );
+    let tilleuls = |w: &Workspace| {
+        w.ok(&["customers", "list"], None)
+            .lines()
+            .find(|l| l.starts_with("Résidence Les Tilleuls"))
+            .map(|l| l.split_whitespace().nth(3).unwrap_or("").to_string())
+    };
+    assert_eq!(tilleuls(&w).as_deref(), Some("suspended"));
+    let r = w
+        .http
+        .post(w.url("/registry/contract"))
+        .header(COOKIE, format!("sd_session={}", admin_session.cookie))
+        .header(ORIGIN, &w.base)
+        .form(&[
+            ("csrf", admin_session.csrf.as_str()),
+            ("customer", "Résidence Les Tilleuls"),
+            ("status", "active"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(tilleuls(&w).as_deref(), Some("active"));
+
     // Disabling an agent ends their session and token at once.
     let (status, _) = w.api("GET", "/api/me", &Auth::Session(&agent), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -1019,6 +1109,16 @@ async fn reply_by_mail(backend: Backend) {
     assert!(reply.body.contains("ZP-2041 hersteld"));
     assert_eq!(reply.mail_from, "support@example.test");
     let agent_id = reply.message_id.clone().expect("a Message-ID");
+    // The agent waits for the customer's answer.
+    let (status, t) = w
+        .api(
+            "PATCH",
+            &format!("/api/tickets/{number}"),
+            &Auth::Token(&token),
+            Some(json!({"status": "waiting"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{t}");
 
     // The customer answers the agent's reply: it threads back, unanswered.
     let answer = format!(
@@ -1057,6 +1157,17 @@ async fn reply_by_mail(backend: Backend) {
         "{ticket}"
     );
     assert_eq!(ticket["messages"][2]["author"], "agent@desk.example");
+    // The customer's answer moved the waiting ticket back to open, by mail.
+    assert_eq!(ticket["status"], "open", "{ticket}");
+    assert!(
+        ticket["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "mail" && e["field"] == "status" && e["new_value"] == "open"),
+        "{}",
+        ticket["events"]
+    );
     let (_, all) = w
         .api("GET", "/api/tickets", &Auth::Token(&token), None)
         .await;
@@ -1343,4 +1454,138 @@ async fn hostile_html_is_shown_only_sanitised_and_sandboxed() {
     // Without a session the frame's route sends to the login page too.
     let r = w.http.get(w.url(&src)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+/// A customer's HTML mail with images: its own inline images are served
+/// (as images only); remote ones load only when the agent asks, https only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_images_are_the_messages_own_or_asked_for() {
+    let dir = support::short_tempdir();
+    let db = Db::sqlite(dir.path());
+    support::import_standard_registry(&db.store().await).await;
+    let port = free_port();
+    let config = config_file(dir.path(), &db, port, "");
+    // A 1x1 PNG.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    let raw = format!(
+        "Message-ID: <images-1@delinde.example>\r\nFrom: Koen De Witte <koen.dewitte@delinde.example>\r\nTo: support@example.test\r\n\
+Subject: Zorgplan scherm\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"r0\"\r\n\r\n\
+--r0\r\nContent-Type: multipart/alternative; boundary=\"r1\"\r\n\r\n\
+--r1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHet zorgplan toont een fout, zie schermafdruk.\r\n\
+--r1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<html><body><p>Het <b>zorgplan</b> toont een fout.</p><img src=\"cid:shot@delinde.example\" alt=\"shot\">\
+<img src=\"cid:vector@delinde.example\"><img src=\"https://cdn.example/pic.png\"><img src=\"http://plain.example/p.gif\"></body></html>\r\n--r1--\r\n\
+--r0\r\nContent-Type: image/png; name=\"shot.png\"\r\nContent-ID: <shot@delinde.example>\r\nContent-Disposition: inline; filename=\"shot.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{png}\r\n\
+--r0\r\nContent-Type: image/svg+xml; name=\"v.svg\"\r\nContent-ID: <vector@delinde.example>\r\nContent-Disposition: inline; filename=\"v.svg\"\r\n\r\n\
+<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"top.__pwned=1\"/>\r\n--r0--\r\n"
+    );
+    let out = support::run_servicedesk(&config, dir.path(), &["ingest"], Some(raw.as_bytes()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let w = Workspace::start(&config, dir.path(), port, &["web"]).await;
+    w.add_agent("agent@desk.example", "agent");
+    let s = w.login("agent@desk.example").await;
+    let get = |path: String| {
+        w.http
+            .get(w.url(&path.replace("&#x2f;", "/").replace("&amp;", "&")))
+            .header(COOKIE, format!("sd_session={}", s.cookie))
+            .send()
+    };
+    let frame_src = |page: &str| -> String {
+        page.split("<iframe ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no frame: {page}"))
+            .split("src=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let page = get("/tickets/CS-000001".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("?images=remote"),
+        "a way to load them: {page}"
+    );
+    // By default: the message's own image, nothing remote.
+    let r = get(frame_src(&page)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("img-src 'self' data:;") && !csp.contains("https:"),
+        "{csp}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("cdn.example") && !html.contains("plain.example"),
+        "{html}"
+    );
+    let src_of = |html: &str, cid: &str| -> String {
+        let at = html
+            .find(&format!("/cid/{cid}"))
+            .unwrap_or_else(|| panic!("no {cid}: {html}"));
+        let start = html[..at].rfind('"').unwrap() + 1;
+        let end = at + html[at..].find('"').unwrap();
+        html[start..end].to_string()
+    };
+    // The sandboxed frame sends no session cookie: the image is in it.
+    assert!(
+        html.contains("src=\"data:image/png;base64,iVBOR") && !html.contains("/cid/shot"),
+        "{html}"
+    );
+    // Its route serves it too, as what it is.
+    let shot = src_of(&html, "vector%40delinde.example").replace("vector%40", "shot%40");
+    let r = get(shot.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{shot}");
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("sandbox; default-src 'none'"));
+    assert_eq!(&r.bytes().await.unwrap()[1..4], b"PNG");
+    // A part that is not one of the image types is not served.
+    let vector = src_of(&html, "vector%40delinde.example");
+    let r = get(vector).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Not without a session either.
+    let r = w.http.get(w.url(&shot)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Asked for: https images load, nothing else does.
+    let page = get("/tickets/CS-000001?images=remote".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let src = frame_src(&page);
+    assert!(src.ends_with("?images=remote"), "{src}");
+    let r = get(src).await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with("sandbox;") && csp.contains("img-src 'self' data: https:"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("src=\"https://cdn.example/pic.png\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains("plain.example") && !html.contains("onload"),
+        "{html}"
+    );
+    assert!(html.contains("src=\"data:image/png;base64,"), "{html}");
 }

@@ -102,6 +102,9 @@ pub struct Attachment {
     pub content_type: String,
     pub size: usize,
     pub data: Vec<u8>,
+    /// The part's `Content-ID`, without angle brackets: what `cid:` in the
+    /// HTML part names.
+    pub content_id: Option<String>,
 }
 
 impl std::fmt::Debug for Attachment {
@@ -331,6 +334,15 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
                 .unwrap_or_default(),
             size: part.contents().len(),
             data: part.contents().to_vec(),
+            content_id: part
+                .content_id()
+                .map(|id| {
+                    id.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                })
+                .filter(|id| !id.is_empty()),
         })
         .collect();
 

@@ -503,13 +503,14 @@ impl Tx {
     ) -> Result<()> {
         for a in attachments {
             sqlx::query(
-                "INSERT INTO attachments (message, name, content_type, size, data) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO attachments (message, name, content_type, size, data, content_id) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(message)
             .bind(&a.name)
             .bind(&a.content_type)
             .bind(i64::try_from(a.size).unwrap_or(i64::MAX))
             .bind(a.data.clone())
+            .bind(a.content_id.clone())
             .execute(&mut *self.tx)
             .await?;
         }

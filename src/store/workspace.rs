@@ -23,6 +23,8 @@ pub enum View {
     AwaitingApproval,
     /// On hold: the customer's contract is suspended.
     OnHold,
+    /// An agent waits for the customer's answer.
+    Waiting,
     /// Open tickets an agent must look at (low confidence, unclear answer, ...).
     ToCheck,
 }
@@ -55,6 +57,7 @@ pub struct QueueCounts {
     pub unassigned: i64,
     pub awaiting_approval: i64,
     pub on_hold: i64,
+    pub waiting: i64,
     pub to_check: i64,
 }
 
@@ -136,6 +139,7 @@ impl Store {
             }
             View::AwaitingApproval => conds.push("status = 'awaiting_approval'".into()),
             View::OnHold => conds.push("status = 'on_hold'".into()),
+            View::Waiting => conds.push("status = 'waiting'".into()),
             View::ToCheck => {
                 conds.push(OPEN.into());
                 conds.push("attention IS NOT NULL".into());
@@ -268,7 +272,7 @@ impl Store {
             "SELECT status, category, \
                  CASE WHEN assignee IS NULL THEN 1 ELSE 0 END AS unassigned, \
                  CASE WHEN attention IS NULL THEN 0 ELSE 1 END AS to_check, COUNT(*) AS n \
-             FROM tickets WHERE status IN ('new', 'awaiting_approval', 'on_hold', 'open') \
+             FROM tickets WHERE status IN ('new', 'awaiting_approval', 'on_hold', 'open', 'waiting') \
              GROUP BY status, category, \
                  CASE WHEN assignee IS NULL THEN 1 ELSE 0 END, \
                  CASE WHEN attention IS NULL THEN 0 ELSE 1 END",
@@ -300,6 +304,7 @@ impl Store {
             match status.as_str() {
                 "awaiting_approval" => counts.awaiting_approval += n,
                 "on_hold" => counts.on_hold += n,
+                "waiting" => counts.waiting += n,
                 _ => {}
             }
         }
@@ -381,6 +386,60 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("attachment {id} on {number}")))?;
         Ok((row.try_get("name")?, row.try_get("data")?))
+    }
+
+    /// The part of one message of a ticket that its HTML names `cid:{content_id}`:
+    /// its content type and contents.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when that message has no such part.
+    pub async fn inline_part(
+        &self,
+        number: &str,
+        message: i64,
+        content_id: &str,
+    ) -> Result<(String, Vec<u8>)> {
+        let row = sqlx::query(
+            "SELECT a.content_type, a.data FROM attachments a JOIN messages m ON m.id = a.message \
+             JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.number = $1 AND m.id = $2 AND a.content_id = $3 ORDER BY a.id LIMIT 1",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .bind(message)
+        .bind(content_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "part {content_id} of message {message} on {number}"
+            ))
+        })?;
+        Ok((row.try_get("content_type")?, row.try_get("data")?))
+    }
+
+    /// The parts of a message that have a Content-ID: (content id, type, bytes).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn inline_parts(
+        &self,
+        number: &str,
+        message: i64,
+    ) -> Result<Vec<(String, String, Vec<u8>)>> {
+        sqlx::query(
+            "SELECT a.content_id, a.content_type, a.data FROM attachments a JOIN messages m ON m.id = a.message \
+             JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.number = $1 AND m.id = $2 AND a.content_id IS NOT NULL ORDER BY a.id",
+        )
+        .bind(number.trim().to_ascii_uppercase())
+        .bind(message)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("content_id")?, r.try_get("content_type")?, r.try_get("data")?)))
+        .collect()
     }
 
     /// Every recorded change to a ticket, oldest first.

@@ -142,6 +142,10 @@ pub struct Evidence {
     /// The model's strongest features for the chosen priority.
     #[serde(default)]
     pub priority_features: Vec<(String, f32)>,
+    /// The sentence of the mail (as written) that the strongest rule for
+    /// the chargeable reason matched: what an agent reads to see why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_sentence: Option<String>,
 }
 
 /// What classification found.
@@ -339,6 +343,10 @@ impl Rules {
                 by_rules.chargeable,
                 &by_rules.evidence,
             );
+            if explain {
+                by_rules.evidence.reason_sentence =
+                    self.reason_sentence(reading, by_rules.chargeable, &by_rules.evidence.rules);
+            }
             return by_rules;
         };
         let x = features(reading, &by_rules.evidence.rules);
@@ -422,7 +430,7 @@ impl Rules {
             (priority, priority_confidence)
         };
         let priority = only_incidents_are_critical(category, priority);
-        let (features, priority_features) = if explain {
+        let (features, priority_features, reason_sentence) = if explain {
             let hits = &by_rules.evidence.rules;
             (
                 model.top_features(&x, reading, hits, category, 6),
@@ -431,9 +439,10 @@ impl Rules {
                 } else {
                     model.top_priority_features(&x, reading, hits, priority, 6)
                 },
+                self.reason_sentence(reading, chargeable, hits),
             )
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), None)
         };
         Sorted {
             category,
@@ -446,11 +455,40 @@ impl Rules {
                 model: true,
                 priority_confidence,
                 priority_features,
+                reason_sentence,
                 ..by_rules.evidence
             },
             reason_votes: by_rules.reason_votes,
             priority_votes: by_rules.priority_votes,
         }
+    }
+
+    /// The sentence of the body (as written, not folded) around the first
+    /// body match of the strongest fired rule for `reason` (for a change
+    /// request: for that reason or the change category). `fired` is
+    /// strongest first. None when no such rule matched the body.
+    fn reason_sentence(
+        &self,
+        reading: &Reading,
+        reason: Option<ChargeReason>,
+        fired: &[(String, f32)],
+    ) -> Option<String> {
+        let reason = reason?;
+        let speaks_for = |t: Target| match t {
+            Target::Reason(r) => r == reason,
+            Target::Category(Category::Change) => reason == ChargeReason::ChangeRequest,
+            _ => false,
+        };
+        fired.iter().find_map(|(id, _)| {
+            let rule = self
+                .rules
+                .iter()
+                .find(|r| speaks_for(r.target) && r.id == *id)?;
+            let m = rule.regex.find(reading.folded_body.as_bytes())?;
+            // Folding maps each char to one ASCII char: byte offsets in the
+            // folded body are char positions in the body.
+            Some(sentence_around(&reading.body, m.start(), m.end()))
+        })
     }
 
     /// The category scores the model and the rules give together, before
@@ -498,6 +536,45 @@ fn unless_nothing_is_broken(
         Some(ChargeReason::Infrastructure) if category == Category::Question && !failing => None,
         other => other,
     }
+}
+
+/// The longest a reason's sentence is shown: longer ones are cut around the match.
+const SENTENCE_CHARS: usize = 300;
+
+/// The sentence of `body` holding chars `start..end`: from just after the
+/// end of the sentence before (`.`, `!` or `?` followed by a blank) up to and
+/// including its own end, blanks and line breaks as single spaces, at most
+/// about [`SENTENCE_CHARS`] (cut around the match, marked `…`).
+fn sentence_around(body: &str, start: usize, end: usize) -> String {
+    let chars: Vec<char> = body.chars().collect();
+    let n = chars.len();
+    let (start, end) = (start.min(n), end.min(n).max(start.min(n)));
+    let ends_sentence = |i: usize| {
+        matches!(chars[i], '.' | '!' | '?') && chars.get(i + 1).is_none_or(|c| c.is_whitespace())
+    };
+    let mut from = start;
+    while from > 0 && !ends_sentence(from - 1) {
+        from -= 1;
+    }
+    let mut to = end.saturating_sub(1).max(start);
+    while to < n && !ends_sentence(to) {
+        to += 1;
+    }
+    let to = (to + 1).min(n);
+    let half = SENTENCE_CHARS / 2;
+    let (cut_from, cut_to) = (
+        from.max(start.saturating_sub(half)),
+        to.min(end.saturating_add(half)),
+    );
+    let mut text: String = chars[cut_from..cut_to].iter().collect();
+    text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if cut_from > from {
+        text.insert(0, '…');
+    }
+    if cut_to < to {
+        text.push('…');
+    }
+    text
 }
 
 fn softmax(scores: &mut [f32]) {
@@ -595,6 +672,55 @@ mod tests {
             e.contains("exactly one of category, reason or priority"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_sentence_behind_a_chargeable_reason_is_kept_as_written() {
+        let text = "[settings]\nreason_threshold = 1\n[[rule]]\nid = \"t\"\nreason = \"training\"\nweight = 2\npattern = 'opleiding'\n[[rule]]\nid = \"c\"\ncategory = \"change\"\nweight = 1\npattern = 'nieuw veld'\n";
+        let rules = Rules::parse("r", text).unwrap();
+        let r = Reading::of(
+            "Vraag",
+            "De app werkt goed. Graag een OPLEIDING voor de\nnieuwe verpleegkundigen van Één afdeling! Verder niets.",
+        );
+        let s = rules.sort(&r, None, true, true);
+        assert_eq!(s.chargeable, Some(ChargeReason::Training));
+        assert_eq!(
+            s.evidence.reason_sentence.as_deref(),
+            Some("Graag een OPLEIDING voor de nieuwe verpleegkundigen van Één afdeling!")
+        );
+        // Only when an explanation is asked for: sorting stays fast.
+        assert_eq!(
+            rules.sort(&r, None, true, false).evidence.reason_sentence,
+            None
+        );
+        // A change request: the change rule's sentence.
+        let r = Reading::of(
+            "Wijziging",
+            "Kan er een nieuw veld bij in het dossier? Dank u.",
+        );
+        let s = rules.sort(&r, None, true, true);
+        assert_eq!(s.chargeable, Some(ChargeReason::ChangeRequest));
+        assert_eq!(
+            s.evidence.reason_sentence.as_deref(),
+            Some("Kan er een nieuw veld bij in het dossier?")
+        );
+        // Nothing chargeable, no sentence; old evidence without it still reads.
+        let r = Reading::of("Vraag", "Hoe druk ik af?");
+        assert_eq!(
+            rules.sort(&r, None, true, true).evidence.reason_sentence,
+            None
+        );
+        let old: Evidence =
+            serde_json::from_str(r#"{"rules":[],"scores":{},"confidence":0.5}"#).unwrap();
+        assert_eq!(old.reason_sentence, None);
+        // A very long sentence is cut around the match.
+        let long = format!("{} opleiding {}.", "a".repeat(400), "b".repeat(400));
+        let cut = sentence_around(&long, 401, 410);
+        assert!(
+            cut.starts_with('…') && cut.ends_with('…') && cut.contains("opleiding"),
+            "{cut}"
+        );
+        assert!(cut.chars().count() <= SENTENCE_CHARS + 12, "{cut}");
     }
 
     #[test]

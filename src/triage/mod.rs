@@ -407,7 +407,9 @@ fn followup(ticket: &TicketRef, matched_by: &'static str, reading: &text::Readin
                     Some("answer to the charge notice is unclear: please ask the customer".into());
             }
         },
-        TicketStatus::Resolved | TicketStatus::Closed => f.set_status = Some(TicketStatus::Open),
+        TicketStatus::Waiting | TicketStatus::Resolved | TicketStatus::Closed => {
+            f.set_status = Some(TicketStatus::Open);
+        }
         _ => {}
     }
     f
@@ -578,9 +580,36 @@ mod tests {
     }
 
     #[test]
+    fn the_customers_answer_moves_a_waiting_ticket_back_to_open() {
+        let facts = Facts {
+            thread: Some(ticket(TicketStatus::Waiting, 2)),
+            ..Facts::default()
+        };
+        let m = mail(
+            "an@a.example",
+            "Re: [CS-000001] Opleiding",
+            "Hier is het gevraagde schermafdruk.",
+            "",
+        );
+        let Decision::Followup(f) = decide(&m, &facts, None) else {
+            panic!("not a follow-up")
+        };
+        assert_eq!(
+            (f.set_status, f.charge_approved, f.outsider),
+            (Some(TicketStatus::Open), None, false)
+        );
+        let m = mail("bo@b.example", "Re: [CS-000001] Opleiding", "Ook hier.", "");
+        let Decision::Followup(f) = decide(&m, &facts, None) else {
+            panic!("an outsider's answer is not kept on the ticket")
+        };
+        assert_eq!((f.set_status, f.outsider), (None, true));
+    }
+
+    #[test]
     fn only_the_tickets_own_people_decide_in_its_thread() {
         for status in [
             TicketStatus::AwaitingApproval,
+            TicketStatus::Waiting,
             TicketStatus::Resolved,
             TicketStatus::Closed,
         ] {

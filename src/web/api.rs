@@ -115,11 +115,12 @@ pub fn view(name: &str, me: &str) -> Result<View, WebError> {
         "unassigned" => View::Unassigned,
         "awaiting_approval" => View::AwaitingApproval,
         "on_hold" => View::OnHold,
+        "waiting" => View::Waiting,
         "to_check" => View::ToCheck,
         "everything" | "all" => View::Everything,
         other => {
             return Err(WebError::BadRequest(format!(
-                "view {other:?}: use open, mine, unassigned, awaiting_approval, on_hold, to_check or everything"
+                "view {other:?}: use open, mine, unassigned, awaiting_approval, on_hold, waiting, to_check or everything"
             )))
         }
     })

@@ -147,6 +147,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ],
     ),
     (
+        "view_waiting",
+        [
+            "Wacht op de klant",
+            "En attente du client",
+            "Waiting for the customer",
+            "Wartet auf den Kunden",
+        ],
+    ),
+    (
         "view_to_check",
         [
             "Sortering nakijken",
@@ -218,6 +227,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ["On hold", "En attente", "On hold", "Zurückgestellt"],
     ),
     ("status_open", ["Open", "Ouvert", "Open", "Offen"]),
+    (
+        "status_waiting",
+        [
+            "Wacht op de klant",
+            "En attente du client",
+            "Waiting for the customer",
+            "Wartet auf den Kunden",
+        ],
+    ),
     (
         "status_resolved",
         ["Opgelost", "Résolu", "Resolved", "Gelöst"],
@@ -406,6 +424,36 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ["Zekerheid", "Confiance", "Confidence", "Sicherheit"],
     ),
     ("rules_fired", ["Regels", "Règles", "Rules", "Regeln"]),
+    ("registry", ["Register", "Registre", "Registry", "Register"]),
+    ("customers", ["Klanten", "Clients", "Customers", "Kunden"]),
+    ("persons", ["Personen", "Personnes", "Persons", "Personen"]),
+    (
+        "registry_help",
+        [
+            "Klanten en personen importeren: servicedesk customers import en persons import.",
+            "Importer clients et personnes : servicedesk customers import et persons import.",
+            "Importing customers and persons: servicedesk customers import and persons import.",
+            "Kunden und Personen importieren: servicedesk customers import und persons import.",
+        ],
+    ),
+    (
+        "load_remote_images",
+        [
+            "Afbeeldingen van elders laden",
+            "Charger les images distantes",
+            "Load remote images",
+            "Externe Bilder laden",
+        ],
+    ),
+    (
+        "reason_sentence",
+        [
+            "De zin die de kosten aangaf",
+            "La phrase qui a signalé les frais",
+            "The sentence that flagged the charge",
+            "Der Satz, der die Kosten anzeigte",
+        ],
+    ),
     ("words", ["Woorden", "Mots", "Words", "Wörter"]),
     (
         "reason_confidence",

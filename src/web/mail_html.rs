@@ -1,11 +1,12 @@
 //! A customer's HTML mail, shown safely: sanitised with ammonia (no script,
 //! event handlers, forms, frames, SVG, styles, `data-*`/`hx-*` attributes,
-//! `javascript:` links, meta refresh, or images from anywhere), served from
-//! its own route with a `sandbox` Content-Security-Policy that lets nothing
-//! load or run, and shown in an `<iframe sandbox>`. The text view stays
-//! the default. Attachments are only ever downloads.
+//! `javascript:` links, meta refresh), served from its own route with a
+//! `sandbox` Content-Security-Policy that lets nothing run and loads only
+//! the message's own images (`cid:` parts that are PNG, JPEG, GIF or WebP)
+//! and, when the agent asks, `https:` images; shown in an `<iframe sandbox>`.
+//! The text view stays the default. Attachments are only ever downloads.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
@@ -15,23 +16,78 @@ use super::AppState;
 use crate::agents::Action;
 
 /// The frame's policy: a sandbox (no script, no forms, no same origin),
-/// nothing fetched, inline styles only.
+/// nothing fetched but the message's own images, inline styles only.
 pub const FRAME_POLICY: &str =
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; form-action 'none'; base-uri 'none'";
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'self'; form-action 'none'; base-uri 'none'";
+
+/// The same when the agent asked for remote images: `https:` images load too.
+pub const FRAME_POLICY_REMOTE_IMAGES: &str =
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:; frame-ancestors 'self'; form-action 'none'; base-uri 'none'";
+
+/// The image types an inline part may be served as; anything else is not shown.
+pub const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 /// The mail's HTML with everything that could run, load or submit removed.
 /// Links keep http, https and mailto targets and open nothing by
-/// themselves; images lose their source (no remote images).
-pub fn sanitise(html: &str) -> String {
+/// themselves. An image's `cid:X` source becomes `{cid_base}X` (the route
+/// serving that part of the message); with `remote_images`, `https:`
+/// sources stay; every other source is removed.
+pub fn sanitise(html: &str, cid_base: Option<&str>, remote_images: bool) -> String {
+    let cid_base = cid_base.map(str::to_string);
     ammonia::Builder::default()
-        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        // `cid:` passes the scheme check only to be rewritten (images) or
+        // removed (anything else) below.
+        .url_schemes(["http", "https", "mailto", "cid"].into_iter().collect())
         .link_rel(Some("noopener noreferrer nofollow"))
-        .attribute_filter(|element, attribute, value| match (element, attribute) {
-            ("img", "src" | "srcset") => None,
-            _ => Some(value.into()),
-        })
+        .attribute_filter(
+            move |element, attribute, value| match (element, attribute) {
+                ("img", "src") => {
+                    let v = value.trim();
+                    let scheme =
+                        |s: &str| v.len() > s.len() && v[..s.len()].eq_ignore_ascii_case(s);
+                    if scheme("cid:") {
+                        cid_base
+                            .as_ref()
+                            .map(|base| format!("{base}{}", encode(&v[4..])).into())
+                    } else if remote_images && scheme("https://") {
+                        Some(v.to_string().into())
+                    } else {
+                        None
+                    }
+                }
+                ("img", "srcset") => None,
+                _ if value
+                    .trim_start()
+                    .get(..4)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("cid:")) =>
+                {
+                    None
+                }
+                _ => Some(value.into()),
+            },
+        )
         .clean(html)
         .to_string()
+}
+
+/// Percent-encodes all but letters, digits, `.`, `-` and `_`.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Larger inline images are not written into the frame.
+const INLINE_IMAGE_MAX: usize = 5 * 1024 * 1024;
+
+/// The frame route's query: `images=remote` keeps `https:` images.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct FrameQuery {
+    #[serde(default)]
+    images: String,
 }
 
 /// `GET /tickets/{number}/messages/{id}/html`.
@@ -39,12 +95,37 @@ pub async fn message_html(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
     Path((number, id)): Path<(String, i64)>,
+    Query(q): Query<FrameQuery>,
 ) -> Result<Response, PageError> {
     caller.require(Action::ReadTickets)?;
     let html = state.store.message_html(&number, id).await?;
+    let remote = q.images == "remote";
+    let cid_base = format!("/tickets/{}/messages/{id}/cid/", encode(&number));
+    let mut body = sanitise(&html, Some(&cid_base), remote);
+    // The frame is sandboxed (an opaque origin): its own requests carry no
+    // session cookie, so the message's images go in as data: URLs.
+    if body.contains(&cid_base) {
+        for (cid, content_type, data) in state.store.inline_parts(&number, id).await? {
+            let content_type = content_type.trim().to_ascii_lowercase();
+            let Some(image) = IMAGE_TYPES.into_iter().find(|t| *t == content_type) else {
+                continue;
+            };
+            if data.len() > INLINE_IMAGE_MAX {
+                continue;
+            }
+            let needle = format!("src=\"{cid_base}{}\"", encode(&cid));
+            if body.contains(&needle) {
+                use base64::Engine as _;
+                let inline = format!(
+                    "src=\"data:{image};base64,{}\"",
+                    base64::engine::general_purpose::STANDARD.encode(&data)
+                );
+                body = body.replace(&needle, &inline);
+            }
+        }
+    }
     let page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><style>body{{font-family:system-ui,sans-serif;font-size:14px;margin:8px;color:#1d2430}}img{{max-width:100%}}</style></head><body>{}</body></html>",
-        sanitise(&html)
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\"><style>body{{font-family:system-ui,sans-serif;font-size:14px;margin:8px;color:#1d2430}}img{{max-width:100%}}</style></head><body>{body}</body></html>"
     );
     let mut res = page.into_response();
     let h = res.headers_mut();
@@ -54,11 +135,51 @@ pub async fn message_html(
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(FRAME_POLICY),
+        HeaderValue::from_static(if remote {
+            FRAME_POLICY_REMOTE_IMAGES
+        } else {
+            FRAME_POLICY
+        }),
     );
     h.insert(
         header::X_FRAME_OPTIONS,
         HeaderValue::from_static("SAMEORIGIN"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(res)
+}
+
+/// `GET /tickets/{number}/messages/{id}/cid/{content_id}`: an inline image
+/// of that message, only if it is a PNG, JPEG, GIF or WebP image (as that
+/// type, never sniffed); anything else is not found.
+pub async fn inline_image(
+    State(state): State<AppState>,
+    PageCaller(caller): PageCaller,
+    Path((number, id, content_id)): Path<(String, i64, String)>,
+) -> Result<Response, PageError> {
+    caller.require(Action::ReadTickets)?;
+    let (content_type, data) = state.store.inline_part(&number, id, &content_id).await?;
+    let content_type = content_type.trim().to_ascii_lowercase();
+    let Some(image) = IMAGE_TYPES.into_iter().find(|t| *t == content_type) else {
+        return Err(crate::store::StoreError::NotFound(format!("image {content_id}")).into());
+    };
+    let mut res = data.into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(image));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
     );
     Ok(res)
 }
@@ -154,7 +275,7 @@ mod tests {
 
     #[test]
     fn hostile_html_keeps_only_harmless_text_and_links() {
-        let clean = sanitise(HOSTILE);
+        let clean = sanitise(HOSTILE, Some("/x/"), false);
         let lower = clean.to_ascii_lowercase();
         for bad in [
             "<script",
@@ -193,5 +314,28 @@ mod tests {
         assert!(FRAME_POLICY.starts_with("sandbox;"));
         assert!(FRAME_POLICY.contains("default-src 'none'"));
         assert!(!FRAME_POLICY.contains("script-src"));
+        assert!(!FRAME_POLICY.contains("https:"));
+        assert!(FRAME_POLICY_REMOTE_IMAGES.contains("img-src 'self' data: https:"));
+    }
+
+    #[test]
+    fn images_are_the_messages_own_or_asked_for() {
+        let html = r#"<a href="cid:x@y">part</a><img src="cid:image001.png@01DA"><img src="https://cdn.example/logo.png" srcset="https://cdn.example/a.png 2x"><img src="http://plain.example/x.gif"><img src="data:image/png;base64,AAAA"><img src="/api/tickets">"#;
+        let clean = sanitise(html, Some("/tickets/CS-000001/messages/3/cid/"), false);
+        assert!(
+            clean.contains(r#"src="/tickets/CS-000001/messages/3/cid/image001.png%4001DA""#),
+            "{clean}"
+        );
+        for gone in ["cdn.example", "plain.example", "data:", "/api/"] {
+            assert!(!clean.contains(gone), "{gone}: {clean}");
+        }
+        let remote = sanitise(html, None, true);
+        assert!(
+            remote.contains(r#"src="https://cdn.example/logo.png""#),
+            "{remote}"
+        );
+        for gone in ["cid:", "srcset", "plain.example", "data:", "/api/"] {
+            assert!(!remote.contains(gone), "{gone}: {remote}");
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! handler runs.
 //!
 //! One file per concern: `auth` (sessions, tokens, login, CSRF), `api`
-//! (JSON), `pages` (HTML), `saved` (saved replies), `agents` (the admins' page), `mail_html` (customers' HTML, sanitised and
+//! (JSON), `pages` (HTML), `saved` (saved replies), `agents` and `registry` (the admins' pages), `mail_html` (customers' HTML, sanitised and
 //! sandboxed), `tickets` (the changes both share), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
@@ -20,6 +20,7 @@ pub mod auth;
 pub mod i18n;
 pub mod mail_html;
 pub mod pages;
+pub mod registry;
 pub mod saved;
 pub mod tickets;
 pub mod time;
@@ -145,6 +146,10 @@ pub fn router(state: AppState) -> Router {
             get(mail_html::message_html),
         )
         .route(
+            "/tickets/{number}/messages/{id}/cid/{content_id}",
+            get(mail_html::inline_image),
+        )
+        .route(
             "/tickets/{number}/attachments/{id}",
             get(mail_html::attachment),
         )
@@ -152,6 +157,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{name}", get(assets::asset))
         .route("/agents", get(agents::page))
         .route("/agents/disable", post(agents::disable))
+        .route("/registry", get(registry::page))
+        .route("/registry/contract", post(registry::set_contract))
         .route("/saved-replies", get(saved::page).post(saved::save_form))
         .route("/saved-replies/{id}/delete", post(saved::delete_form))
         .route("/api/saved-replies", get(saved::list).put(saved::put))
@@ -267,10 +274,9 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
+    // A customer's HTML frame sets its own, stricter `no-referrer`.
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     h.entry(header::X_FRAME_OPTIONS)
         .or_insert(HeaderValue::from_static("DENY"));
     h.entry(header::CACHE_CONTROL)

@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("templates/error.html")),
     ("saved.html", include_str!("templates/saved.html")),
     ("agents.html", include_str!("templates/agents.html")),
+    ("registry.html", include_str!("templates/registry.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -302,6 +303,7 @@ pub async fn queues(
         ("unassigned", counts.unassigned),
         ("awaiting_approval", counts.awaiting_approval),
         ("on_hold", counts.on_hold),
+        ("waiting", counts.waiting),
         ("to_check", counts.to_check),
         ("everything", -1),
     ];
@@ -346,6 +348,9 @@ pub struct TicketParams {
     /// A saved reply to start the answer from.
     #[serde(default)]
     saved: String,
+    /// `remote`: the HTML frames load `https:` images too.
+    #[serde(default)]
+    images: String,
 }
 
 /// `GET /tickets/{number}`: the thread, the sorting evidence, the customer
@@ -447,6 +452,7 @@ pub async fn ticket(
         messages => messages,
         confidence => percent("confidence"),
         reason_confidence => percent("reason_confidence"),
+        reason_sentence => t.chargeable_reason.and(ev.get("reason_sentence").and_then(|s| s.as_str())),
         rules => pairs("rules"),
         features => pairs("features"),
         priority => t.priority.as_str(),
@@ -471,6 +477,7 @@ pub async fn ticket(
         all_reasons => ChargeReason::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         all_statuses => TicketStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         done => params.done,
+        remote_images => params.images == "remote",
         saved_replies => saved_replies,
         draft => draft,
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
@@ -682,6 +689,7 @@ mod tests {
                     reason => "change_request", language_of_ticket => "fr",
                     messages => ["inbound", "reply", "auto_reply", "note"].map(message).to_vec(),
                     confidence => "45%", reason_confidence => "80%",
+                    reason_sentence => "Kan er een <b>nieuw veld</b> bij?",
                     rules => vec![("incident.failure.nl", "+7.5")], features => vec![("w:fout", "+0.3")],
                     customer_status => "suspended", gaps => vec!["WZC: no technical contact"],
                     campuses => "Gent", person_role => "technical", person_campus => None::<String>,
@@ -691,7 +699,7 @@ mod tests {
                     all_categories => vec!["change"], all_reasons => vec!["change_request"], all_statuses => vec!["closed"],
                     priority => "high", priority_features => vec![("w:dringend", "+0.4")],
                     all_priorities => vec!["normal", "high", "critical"],
-                    done => "reply",
+                    done => "reply", remote_images => false,
                     saved_replies => vec![(1, "Hersteld", "fr")],
                     draft => "Dag {{ name }}",
                      agent => agent, csrf => "tok",
@@ -699,6 +707,10 @@ mod tests {
                 })
                 .unwrap();
             assert!(!ticket.contains("<script>x"), "mail text is escaped");
+            assert!(
+                ticket.contains("Kan er een &lt;b&gt;nieuw veld&lt;&#x2f;b&gt; bij?"),
+                "the reason's sentence is shown, escaped"
+            );
             assert!(ticket.contains("<iframe sandbox=\"\""));
             assert!(
                 ticket.contains("Dag {{ name }}</textarea>"),
@@ -735,6 +747,17 @@ mod tests {
                 })
                 .unwrap();
             assert!(agents.contains("/agents/disable") && agents.contains("href=\"/agents\""));
+            let registry = env
+                .get_template("registry.html")
+                .unwrap()
+                .render(context! {
+                    customers => vec![context! { name => "WZC <A>", status => "suspended", campuses => "Gent" }],
+                    persons => vec![context! { email => "an@a.example", name => "An", customer => "WZC <A>", campus => None::<String>, role => "general", language => "nl", active => false }],
+                    all_contract_statuses => vec!["active", "suspended"],
+                    ..frame(Some(&caller), l, "/registry")
+                })
+                .unwrap();
+            assert!(registry.contains("/registry/contract") && registry.contains("WZC &lt;A&gt;"));
             assert!(ticket.contains(i18n::text(l, "registry_gaps")));
         }
     }
