@@ -310,7 +310,7 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> anyhow:
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            _ = hangup.recv() => {}
+            Some(()) = hangup.recv() => {}
         }
         // SIGHUP (`systemctl reload`): the configuration, templates, rules
         // and model read again. A new configuration that does not hold is

@@ -222,7 +222,11 @@ impl Pipeline {
                     model: Some(Arc::new(m)),
                 };
             }
-            Err(e) => tracing::error!("{e}; sorting on with the model in use"),
+            Err(e) => {
+                tracing::error!("{e}; sorting on with the model in use");
+                // Not tried again until another model is put in use.
+                self.model.write().unwrap_or_else(|e| e.into_inner()).id = wanted;
+            }
         }
         Ok(())
     }
