@@ -41,6 +41,8 @@ on_both_backends!(
     a_claimed_reply_is_due_when_its_claim_runs_out,
     corrections_read_back_typed_and_unknown_values_are_counted,
     a_ticket_keeps_its_priority_and_an_agents_priority_is_learned,
+    models_are_kept_and_one_is_in_use,
+    webhook_deliveries_follow_the_audit_trail_once,
 );
 
 /// A fresh, migrated store; the guards keep the database alive.
@@ -715,4 +717,101 @@ Sinds 7u kan niemand op afdeling B2 de medicatieronde openen: foutmelding bij he
     tickets.sort_by_key(|t| t.priority.is_none());
     let priorities: Vec<Option<Priority>> = tickets.iter().map(|t| t.priority).collect();
     assert_eq!(priorities, vec![Some(Priority::High), None]);
+}
+
+/// The desk's models: kept, one in use at a time, back to the built-in one.
+async fn models_are_kept_and_one_is_in_use(backend: Backend) {
+    use servicedesk::store::NewModel;
+    let (_dir, _db, store) = fresh(backend).await;
+    assert_eq!(store.active_model_id().await.unwrap(), None);
+    assert_eq!(store.corrections_of_newest_model().await.unwrap(), 0);
+    let report = serde_json::json!({ "held_out": { "mails": 3 } });
+    let model = |bytes: &'static [u8], corrections| NewModel {
+        bytes,
+        sha256: "00",
+        corrections,
+        report: &report,
+        note: "test",
+    };
+    let one = store.save_model(&model(b"one", 3), true).await.unwrap();
+    let two = store.save_model(&model(b"two", 5), false).await.unwrap();
+    assert_eq!(store.active_model_id().await.unwrap(), Some(one));
+    assert_eq!(store.corrections_of_newest_model().await.unwrap(), 5);
+    assert_eq!(store.model_bytes(two).await.unwrap(), b"two");
+    store.use_model(Some(two)).await.unwrap();
+    assert_eq!(store.active_model_id().await.unwrap(), Some(two));
+    let listed = store.models().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| (m.id, m.active)).collect::<Vec<_>>(),
+        vec![(two, true), (one, false)]
+    );
+    assert_eq!(listed[0].report["held_out"]["mails"], 3);
+    store.use_model(None).await.unwrap();
+    assert_eq!(store.active_model_id().await.unwrap(), None);
+    assert!(store.use_model(Some(two + 100)).await.is_err());
+    assert_eq!(store.active_model_id().await.unwrap(), None);
+}
+
+/// Audit events become webhook deliveries once (a second queuing from the
+/// same cursor does nothing), and attempts are recorded.
+async fn webhook_deliveries_follow_the_audit_trail_once(backend: Backend) {
+    let (_dir, db, store) = fresh(backend).await;
+    support::import_standard_registry(&store).await;
+    // The first look starts at the end of the trail: history is not sent.
+    let (start, none) = store.events_for_webhooks(10).await.unwrap();
+    assert!(none.is_empty());
+    let pipeline = pipeline(&db, &store);
+    let number = ingest(
+        &pipeline,
+        &store,
+        &support::simple_incident("hook@delinde.example"),
+    )
+    .await;
+    let (from, events) = store.events_for_webhooks(10).await.unwrap();
+    assert_eq!(from, start);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].field.as_str(), events[0].ticket_number.as_str()),
+        ("created", number.as_str())
+    );
+    let to = events[0].id;
+    let deliveries = vec![(
+        "https://crm.example.test/hook".to_string(),
+        to,
+        "ticket.created",
+        number.clone(),
+        "{}".to_string(),
+    )];
+    assert!(store.queue_webhooks(from, to, &deliveries).await.unwrap());
+    // Another process with the same view queues nothing.
+    assert!(!store.queue_webhooks(from, to, &deliveries).await.unwrap());
+    assert!(store.events_for_webhooks(10).await.unwrap().1.is_empty());
+    let due = store
+        .due_webhooks(&servicedesk::store::now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    store
+        .mark_webhook(
+            due[0].id,
+            Some("answered 503"),
+            Some("2999-01-01T00:00:00.000Z"),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .due_webhooks(&servicedesk::store::now(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    store.mark_webhook(due[0].id, None, None).await.unwrap();
+    let listed = store.webhook_deliveries(10).await.unwrap();
+    assert_eq!(
+        (
+            listed[0].status.as_str(),
+            listed[0].attempts,
+            listed[0].last_error.as_deref()
+        ),
+        ("delivered", 2, Some("answered 503"))
+    );
 }
