@@ -66,7 +66,8 @@ pub fn queues(tickets: &[TicketView]) -> String {
     out
 }
 
-/// Webhook deliveries, newest first.
+/// Webhook deliveries, newest first (their `hook` already shortened to
+/// its origin by the caller: the url may hold the receiver's token).
 pub fn webhooks(deliveries: &[crate::store::WebhookDelivery]) -> String {
     let mut out = String::new();
     if deliveries.is_empty() {
@@ -84,7 +85,7 @@ pub fn webhooks(deliveries: &[crate::store::WebhookDelivery]) -> String {
             d.id,
             d.event,
             d.ticket_number,
-            crate::webhooks::origin_of(&d.hook),
+            d.hook,
             d.attempts,
             state,
             d.last_error

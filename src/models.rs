@@ -58,6 +58,15 @@ impl std::fmt::Display for Trained {
     }
 }
 
+/// A stored model's bytes read back, its id named in the error.
+///
+/// # Errors
+///
+/// When the bytes are not a model.
+pub fn from_stored(id: i64, bytes: &[u8]) -> anyhow::Result<Model> {
+    Model::from_bytes(bytes).map_err(|e| anyhow::anyhow!("stored model {id}: {e}"))
+}
+
 /// The model in use: the stored one marked active, or the built-in one.
 ///
 /// # Errors
@@ -67,9 +76,7 @@ pub async fn in_use(store: &Store) -> anyhow::Result<(Option<i64>, Option<Model>
     match store.active_model_id().await? {
         Some(id) => {
             let bytes = store.model_bytes(id).await?;
-            let m =
-                Model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("stored model {id}: {e}"))?;
-            Ok((Some(id), Some(m)))
+            Ok((Some(id), Some(from_stored(id, &bytes)?)))
         }
         None => Ok((None, model::load(None)?)),
     }
@@ -92,16 +99,16 @@ pub async fn train(store: &Store) -> anyhow::Result<Trained> {
         // Judged as it will be loaded: the stored weights are rounded.
         let new = Model::from_bytes(&bytes)?;
         let figures = learn::judge(&new)?;
-        let old = match &current {
-            Some(m) => Some(learn::judge(m)?),
-            None => None,
-        };
         // Give or take one mail against the model in use, and never more
         // than that below the built-in model: small slips cannot add up
-        // over many rounds.
+        // over many rounds. With no stored model in use, the two are one.
         let builtin = match model::load(None)? {
             Some(m) => Some(learn::judge(&m)?),
             None => None,
+        };
+        let old = match (&current, current_id) {
+            (Some(m), Some(_)) => Some(learn::judge(m)?),
+            _ => builtin,
         };
         let old = old.or(builtin).unwrap_or(figures);
         let fine = figures.no_worse_than(&old, SLACK)

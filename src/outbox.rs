@@ -141,13 +141,18 @@ pub struct Outbox {
 /// base, capped, with jitter (see [`jittered`]) so many replies do not all
 /// come back at the same second.
 pub fn backoff(policy: &OutboxConfig, attempts: u32) -> Duration {
+    jittered(doubling(
+        policy.retry_base_secs,
+        policy.retry_max_secs,
+        attempts,
+    ))
+}
+
+/// The delay before retry number `attempts` (1-based), without jitter:
+/// `base_secs` doubling with every attempt, at most `max_secs`, at least 1 s.
+pub fn doubling(base_secs: u64, max_secs: u64, attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(20);
-    let secs = policy
-        .retry_base_secs
-        .saturating_mul(1u64 << exp)
-        .min(policy.retry_max_secs)
-        .max(1);
-    jittered(Duration::from_secs(secs))
+    Duration::from_secs(base_secs.saturating_mul(1u64 << exp).min(max_secs).max(1))
 }
 
 /// `delay` plus a random part of up to 20% of it (in steps of 1/5000), so

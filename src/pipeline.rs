@@ -205,7 +205,7 @@ impl Pipeline {
         let loaded = match wanted {
             Some(id) => {
                 let bytes = self.store.model_bytes(id).await?;
-                Model::from_bytes(&bytes).map_err(|e| format!("stored model {id}: {e}"))
+                crate::models::from_stored(id, &bytes).map_err(|e| format!("{e:#}"))
             }
             None => crate::triage::model::load(None)
                 .map_err(|e| e.to_string())

@@ -194,13 +194,12 @@ pub async fn deliver_due(
                     .unwrap_or(u32::MAX)
                     .saturating_add(1);
                 let retry = (attempts < hook.max_attempts).then(|| {
-                    let wait = hook
-                        .retry_base_secs
-                        .saturating_mul(1 << (attempts - 1).min(16))
-                        .min(LONGEST_WAIT);
+                    let wait =
+                        crate::outbox::doubling(hook.retry_base_secs, LONGEST_WAIT, attempts);
                     crate::store::stamp(
                         chrono::Utc::now()
-                            + chrono::Duration::seconds(i64::try_from(wait).unwrap_or(3600)),
+                            + chrono::Duration::from_std(wait)
+                                .unwrap_or(chrono::Duration::hours(1)),
                     )
                 });
                 tracing::warn!(

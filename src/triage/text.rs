@@ -34,17 +34,15 @@ pub fn fold(text: &str) -> String {
     text.chars().map(fold_char).collect()
 }
 
-/// Compiles a pattern to run on folded text: its non-ASCII letters are
-/// folded the same way; ASCII (and so every escape) is left as written.
+/// Compiles a pattern to run on folded text, case-insensitively: its
+/// letters are folded the same way (see [`fold_pattern`]; under
+/// case-insensitive matching, lowering ASCII letters changes nothing).
 ///
 /// # Errors
 ///
 /// When the pattern is not a valid regular expression.
 pub fn folded_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    let folded: String = pattern
-        .chars()
-        .map(|c| if c.is_ascii() { c } else { fold_char(c) })
-        .collect();
+    let folded = fold_pattern(pattern);
     // The text is folded to ASCII, so ASCII classes and ASCII case folding
     // say the same as their Unicode forms, with far smaller automata (and
     // less memory). A pattern that needs Unicode mode (`.` may not match
