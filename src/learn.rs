@@ -422,16 +422,6 @@ pub struct HeldOut {
 }
 
 impl HeldOut {
-    /// The harmonic mean of chargeable precision and recall.
-    pub fn chargeable_f1(&self) -> f64 {
-        let (p, r) = (self.chargeable_precision, self.chargeable_recall);
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
-    }
-
     /// No worse than `other` in categories, chargeable flags and critical
     /// tickets found, give or take `slack` mails each: retraining on a few
     /// more examples moves a mail or two either way by chance alone, and a

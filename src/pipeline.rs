@@ -231,11 +231,6 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The stored model in use (`None`: built in or `model_file`).
-    pub fn model_in_use(&self) -> Option<i64> {
-        self.model.read().unwrap_or_else(|e| e.into_inner()).id
-    }
-
     /// Parses without storing anything.
     fn parse(&self, bytes: &[u8]) -> Result<InboundMail, QuarantineReason> {
         Ok(guard(Panicked::Reading, || mail::parse(bytes))??)

@@ -410,11 +410,6 @@ impl Model {
         self
     }
 
-    /// Whether the model can tell a ticket's priority.
-    pub fn has_priority(&self) -> bool {
-        self.priority.is_some()
-    }
-
     pub fn predict(&self, x: &Features) -> Prediction {
         let mut category = [0f32; 4];
         category.copy_from_slice(&self.category.probabilities(x));
@@ -757,7 +752,7 @@ mod tests {
             assert!((a - b).abs() < 0.01, "{p:?} {q:?}");
         }
         assert_eq!(back.temperature, 0.7);
-        assert!(back.has_priority());
+        assert!(back.priority.is_some());
         assert!(Model::from_bytes(b"garbage").is_err());
         assert!(Model::from_bytes(&model.to_bytes()[..30]).is_err());
     }
