@@ -146,7 +146,7 @@ pub struct TrainArgs {
     /// to its folder; repeat for several corpora.
     #[arg(
         long,
-        default_values = ["tests/corpus/labels.csv", "tests/blind/labels.csv"]
+        default_values = ["tests/corpus/labels.csv", "tests/blind/labels.csv", "tests/blind2/labels.csv"]
     )]
     labels: Vec<PathBuf>,
     /// Where to write the model.
@@ -176,6 +176,9 @@ pub struct EvalArgs {
     /// A model file instead of the built-in one.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// A rules file instead of the built-in one (a desk's `[triage] rules_file`).
+    #[arg(long)]
+    rules: Option<PathBuf>,
     /// The rules alone, without the model.
     #[arg(long)]
     rules_only: bool,
@@ -776,7 +779,7 @@ async fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let learn::Sorting { rules, model } = learn::Sorting::load(None, args.model.as_deref())?;
+    let learn::Sorting { rules, model } = learn::Sorting::load(args.rules.as_deref(), args.model.as_deref())?;
     let model = model.filter(|_| !args.rules_only);
     let part = match (args.holdout, args.validation) {
         (true, _) => learn::Part::Holdout,
