@@ -279,7 +279,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     let h = res.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
          form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ));
     h.insert(
