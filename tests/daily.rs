@@ -226,9 +226,18 @@ async fn drafts_shortcuts_and_bulk_changes_in_the_browser() {
     // --- A bulk status change on the queue (everything view shows all).
     b.goto(&format!("{web}/?view=everything")).await;
     let others: Vec<&String> = numbers.iter().filter(|n| **n != numbers[1]).collect();
-    for n in &others {
-        b.click(&format!("input[type=checkbox][value='{n}']")).await;
-    }
+    // Ticked from the keyboard: x on the first and the third row.
+    press(&b, "j").await;
+    press(&b, "x").await;
+    press(&b, "j").await;
+    press(&b, "j").await;
+    press(&b, "x").await;
+    let ticked: Vec<String> = serde_json::from_value(
+        b.run("return Array.from(document.querySelectorAll('input[name=ticket]:checked')).map(c => c.value)")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(ticked, vec![others[0].clone(), others[1].clone()]);
     b.click("#bulk-change option[value='status:waiting']").await;
     b.screenshot(&shots, "daily-4-bulk").await;
     b.click("form#bulk button").await;
@@ -250,6 +259,32 @@ async fn drafts_shortcuts_and_bulk_changes_in_the_browser() {
         t.status.as_str(),
         "resolved",
         "an unticked ticket is left alone"
+    );
+
+    // --- Merge from the ticket page, and undo it.
+    let (from, into) = (others[0], others[1]);
+    b.goto(&format!("{web}/tickets/{from}")).await;
+    b.click(&format!("#merge-into option[value='{into}']"))
+        .await;
+    b.click("#merge button").await;
+    b.wait_url(&format!("/tickets/{into}?done=merged")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains(&format!("href=\"/tickets/{from}\"")),
+        "{page}"
+    );
+    b.goto(&format!("{web}/tickets/{from}")).await;
+    assert!(b
+        .source()
+        .await
+        .contains(&format!("/tickets/{from}/unmerge")));
+    b.screenshot(&shots, "daily-5-merged").await;
+    b.click(".merged form button").await;
+    b.wait_url(&format!("/tickets/{from}?done=unmerged")).await;
+    assert!(store.merge_state(from).await.unwrap().merged_into.is_none());
+    assert_eq!(
+        store.ticket(from).await.unwrap().0.message_ids,
+        vec![format!("day-{}@delinde.example", &from[from.len() - 1..])]
     );
     daemon.stop();
 }

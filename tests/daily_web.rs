@@ -550,6 +550,19 @@ Bonjour, la facturation affiche une erreur depuis ce matin.\r\n",
     let (status, v) = call(&agent, "POST", m, None, true, ours, merge("CS-000002")).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["into"], "CS-000002");
+    let (_, t) = call(
+        &agent,
+        "GET",
+        "/api/tickets/CS-000001",
+        Some(&token),
+        false,
+        ours,
+        None,
+    )
+    .await;
+    assert_eq!(t["merged_into"], "CS-000002", "{t}");
+    assert_eq!(t["status"], "closed");
+    assert_eq!(t["messages"], serde_json::json!([]));
     let page = agent.page("/tickets/CS-000001").await;
     assert!(
         page.contains("href=\"/tickets/CS-000002\"") && page.contains("/tickets/CS-000001/unmerge"),

@@ -977,6 +977,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ],
     ),
     (
+        "merged_thread_moved",
+        [
+            "De berichten van dit ticket staan nu op",
+            "Les messages de ce ticket sont désormais sur",
+            "This ticket's messages are now on",
+            "Die Nachrichten dieses Tickets stehen jetzt bei",
+        ],
+    ),
+    (
         "merge_help",
         [
             "De berichten van dit ticket gaan naar het gekozen ticket; dit ticket wordt gesloten. Ongedaan maken kan.",
