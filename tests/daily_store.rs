@@ -40,6 +40,7 @@ on_both_backends!(
     a_held_reply_is_taken_back_or_sent_never_both,
     claims_and_undos_racing_never_both_win,
     an_answer_to_a_merged_ticket_lands_on_the_result,
+    mail_arriving_during_a_merge_lands_on_the_result,
 );
 
 async fn fresh(backend: Backend) -> (TempDir, Db, Store) {
@@ -795,4 +796,44 @@ async fn an_answer_to_a_merged_ticket_lands_on_the_result(backend: Backend) {
     assert!(on_a.contains(&"e2e-a@delinde.example".to_string()));
     assert!(!on_a.contains(&"e2e-c@delinde.example".to_string()));
     assert!(!on_a.iter().any(|m| m == "e2e-b@delinde.example"));
+}
+
+/// Answers to a ticket arriving while it is merged: each lands on the
+/// surviving ticket or, if it came first, moved there with the merge; none
+/// is left behind on the merged ticket.
+async fn mail_arriving_during_a_merge_lands_on_the_result(backend: Backend) {
+    let (_dir, db, store) = fresh(backend).await;
+    let p = std::sync::Arc::new(pipeline(&db, &store));
+    let a = new_ticket(&p, &store, "busy-a@delinde.example", false).await;
+    let b = new_ticket(&p, &store, "busy-b@delinde.example", false).await;
+    const N: usize = 8;
+    let mut answers = Vec::new();
+    for i in 0..N {
+        let (p, store) = (p.clone(), store.clone());
+        answers.push(tokio::spawn(async move {
+            let raw = answer(
+                &format!("busy-{i}@delinde.example"),
+                Some("busy-a@delinde.example"),
+                None,
+                "Nog een aanvulling.",
+            );
+            ingest(&p, &store, &raw).await
+        }));
+    }
+    let merged = store.merge_tickets(&a, &b, "cli").await.expect("merge");
+    for a in answers {
+        let (outcome, _) = a.await.unwrap();
+        assert_eq!(outcome, Outcome::Followup);
+    }
+    assert!(inbound(&store, &a).await.is_empty(), "left on {a}");
+    let on_b = inbound(&store, &b).await;
+    for i in 0..N {
+        assert!(
+            on_b.contains(&format!("busy-{i}@delinde.example")),
+            "{on_b:?}"
+        );
+    }
+    // An undo moves back what the merge moved: the answers that came first.
+    let undone = store.undo_merge(&a, "cli").await.unwrap();
+    assert_eq!(undone.messages, merged.messages);
 }

@@ -121,23 +121,45 @@ impl Tx {
         .transpose()
     }
 
-    /// Locks two tickets in the order of their numbers, so two merges of
-    /// the same pair never wait for each other.
+    /// Locks the merged ticket, then the surviving one: the order in which
+    /// a message for the merged ticket locks them too
+    /// ([`Tx::lock_surviving`]), so neither waits for the other forever.
     async fn lock_pair(
         &mut self,
-        a: &str,
-        b: &str,
+        from: &str,
+        into: &str,
     ) -> std::result::Result<(Locked, Locked), MergeError> {
-        let (first, second) = if a <= b { (a, b) } else { (b, a) };
-        let one = self
-            .lock_ticket(first)
+        let f = self
+            .lock_ticket(from)
             .await?
-            .ok_or_else(|| MergeError::NotFound(first.to_string()))?;
-        let two = self
-            .lock_ticket(second)
+            .ok_or_else(|| MergeError::NotFound(from.to_string()))?;
+        let i = self
+            .lock_ticket(into)
             .await?
-            .ok_or_else(|| MergeError::NotFound(second.to_string()))?;
-        Ok(if a <= b { (one, two) } else { (two, one) })
+            .ok_or_else(|| MergeError::NotFound(into.to_string()))?;
+        Ok((f, i))
+    }
+
+    /// Like [`Tx::surviving_ticket`], locking each ticket on the way: once
+    /// it returns, no merge of the returned ticket can commit before this
+    /// transaction does, so what this transaction adds to it stays on the
+    /// surviving ticket. A merge in flight is waited for.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn lock_surviving(&mut self, number: &str) -> Result<String> {
+        let mut current = number.trim().to_ascii_uppercase();
+        for _ in 0..MAX_HOPS {
+            match self.lock_ticket(&current).await? {
+                Some(Locked {
+                    merged_into: Some(next),
+                    ..
+                }) => current = next,
+                _ => break,
+            }
+        }
+        Ok(current)
     }
 }
 

@@ -421,7 +421,7 @@ impl Tx {
         // A merge that committed after this message's ticket was looked up
         // sends the message on to the surviving ticket.
         let mut f = std::borrow::Cow::Borrowed(f);
-        let survivor = self.surviving_ticket(&f.ticket).await?;
+        let survivor = self.lock_surviving(&f.ticket).await?;
         if survivor != f.ticket {
             f.to_mut().ticket = survivor;
         }

@@ -53,7 +53,7 @@ pub async fn reply(
 
 /// Refuses to work on a ticket that was merged into another.
 async fn not_merged(tx: &mut crate::store::Tx, number: &str) -> Result<(), WebError> {
-    let survivor = tx.surviving_ticket(number).await?;
+    let survivor = tx.lock_surviving(number).await?;
     if survivor != number.trim().to_ascii_uppercase() {
         return Err(WebError::Unprocessable(format!(
             "{number} was merged into {survivor}: work on {survivor}, or undo the merge"

@@ -68,6 +68,12 @@ document.addEventListener("DOMContentLoaded", function () {
       if (document.visibilityState === "hidden") { leaving(); }
     });
 
+    // Back to this page from the history (the send failed, or went
+    // elsewhere): saving goes on.
+    window.addEventListener("pageshow", function (e) {
+      if (e.persisted) { sending = false; saved = box.value; }
+    });
+
     // Sending clears the draft on the server: no save may come after it.
     form.addEventListener("submit", function (e) {
       if (sending) { return; }
