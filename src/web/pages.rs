@@ -313,23 +313,23 @@ pub async fn queues(
         ("everything", -1),
     ];
     let here = p.link(query.before_id);
-    let can_assign = crate::agents::may(caller.agent.role, Action::AssignOthers);
-    let assignees: Vec<(String, String)> = if can_assign {
-        state
-            .store
-            .agents()
-            .await?
-            .into_iter()
-            .filter(|a| a.active)
-            .map(|a| (a.email, a.name))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // Leads may give the ticked tickets to anyone active.
+    let assignees: Vec<(String, String)> =
+        if crate::agents::may(caller.agent.role, Action::AssignOthers) {
+            state
+                .store
+                .agents()
+                .await?
+                .into_iter()
+                .filter(|a| a.active)
+                .map(|a| (a.email, a.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
     let ctx = context! {
         bulk_done => p.bulk.parse::<u32>().ok(),
         assignees => assignees,
-        can_assign => can_assign,
         rows => rows,
         views => views.iter().map(|(v, n)| context! { name => v, count => n }).collect::<Vec<_>>(),
         categories => counts.categories.iter().map(|(c, n)| context! { name => c.as_str(), count => n }).collect::<Vec<_>>(),
@@ -691,7 +691,7 @@ mod tests {
                     all_categories => vec!["question", "incident", "change", "feedback"],
                     all_statuses => vec!["new", "open"],
                     next => "/?before=1", paged => true, first => "/",
-                    bulk_done => Some(2), assignees => vec![("b@desk.example", "B <b>")], can_assign => true,
+                    bulk_done => Some(2), assignees => vec![("b@desk.example", "B <b>")],
                     agent => agent.clone(), csrf => "tok",
                     ..lang_frame(l)
                 })

@@ -81,10 +81,11 @@ pub async fn reply_after(
     caller.require(Action::WorkTickets)?;
     let text = checked_text(text)?;
     let unique = unique()?;
+    let mut tx = state.store.begin("").await?;
+    // Counted from when this transaction may write: the whole window is the agent's.
     let due = crate::store::stamp(
         chrono::Utc::now() + chrono::Duration::from_std(hold).unwrap_or_default(),
     );
-    let mut tx = state.store.begin("").await?;
     not_merged(&mut tx, number).await?;
     let target = tx.reply_target(number).await?;
     let out = state
