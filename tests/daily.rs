@@ -226,18 +226,20 @@ async fn drafts_shortcuts_and_bulk_changes_in_the_browser() {
     // --- A bulk status change on the queue (everything view shows all).
     b.goto(&format!("{web}/?view=everything")).await;
     let others: Vec<&String> = numbers.iter().filter(|n| **n != numbers[1]).collect();
+    let ticked = "return Array.from(document.querySelectorAll('input[name=ticket]:checked')).map(c => c.value)";
+    // One box ticks them all, and again none.
+    b.click("input.pick-all").await;
+    assert_eq!(b.run(ticked).await.as_array().map(Vec::len), Some(3));
+    b.click("input.pick-all").await;
+    assert_eq!(b.run(ticked).await, json!([]));
     // Ticked from the keyboard: x on the first and the third row.
     press(&b, "j").await;
     press(&b, "x").await;
     press(&b, "j").await;
     press(&b, "j").await;
     press(&b, "x").await;
-    let ticked: Vec<String> = serde_json::from_value(
-        b.run("return Array.from(document.querySelectorAll('input[name=ticket]:checked')).map(c => c.value)")
-            .await,
-    )
-    .unwrap();
-    assert_eq!(ticked, vec![others[0].clone(), others[1].clone()]);
+    let picked: Vec<String> = serde_json::from_value(b.run(ticked).await).unwrap();
+    assert_eq!(picked, vec![others[0].clone(), others[1].clone()]);
     b.click("#bulk-change option[value='status:waiting']").await;
     b.screenshot(&shots, "daily-4-bulk").await;
     b.click("form#bulk button").await;

@@ -716,6 +716,15 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
         ],
     ),
     (
+        "bulk_pick_all",
+        [
+            "Alle tickets op deze pagina kiezen",
+            "Choisir tous les tickets de cette page",
+            "Select every ticket on this page",
+            "Alle Tickets dieser Seite auswählen",
+        ],
+    ),
+    (
         "bulk_me",
         [
             "Mij",

@@ -11,10 +11,29 @@ document.addEventListener("DOMContentLoaded", function () {
   var current = -1;
   var opener = null;
 
+  // Ticking every ticket of the page at once (the form works without it).
+  var all = document.querySelector("input.pick-all");
+  if (all) {
+    var boxes = function () { return document.querySelectorAll("input[name=ticket][form=bulk]"); };
+    all.hidden = false;
+    all.addEventListener("change", function () {
+      boxes().forEach(function (b) { b.checked = all.checked; });
+    });
+    document.addEventListener("change", function (e) {
+      if (e.target.name !== "ticket") { return; }
+      var list = Array.prototype.slice.call(boxes());
+      all.checked = list.length > 0 && list.every(function (b) { return b.checked; });
+    });
+  }
+
   function typing(el) {
     if (!el || !el.tagName) { return false; }
     var tag = el.tagName;
-    return el.isContentEditable || tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+    if (tag === "INPUT") {
+      // A ticked box or a button takes no text: shortcuts still work there.
+      return ["checkbox", "radio", "button", "submit", "reset"].indexOf((el.type || "").toLowerCase()) < 0;
+    }
+    return el.isContentEditable || tag === "TEXTAREA" || tag === "SELECT";
   }
 
   function select(i) {
@@ -80,7 +99,10 @@ document.addEventListener("DOMContentLoaded", function () {
         break;
       case "x":
         var box = rows.length && current >= 0 ? rows[current].querySelector("input[type=checkbox]") : null;
-        if (box) { box.checked = !box.checked; } else { handled = false; }
+        if (box) {
+          box.checked = !box.checked;
+          box.dispatchEvent(new Event("change", { bubbles: true }));
+        } else { handled = false; }
         break;
       case "r": handled = focusBox("reply"); break;
       case "n": handled = focusBox("note"); break;
