@@ -373,25 +373,4 @@ impl Store {
         }
         Ok(state)
     }
-
-    /// The ticket a number stands for now (see [`Tx::surviving_ticket`]).
-    ///
-    /// # Errors
-    ///
-    /// On database failure.
-    pub async fn surviving_ticket(&self, number: &str) -> Result<String> {
-        let mut current = number.trim().to_ascii_uppercase();
-        for _ in 0..MAX_HOPS {
-            let next: Option<Option<String>> =
-                sqlx::query_scalar("SELECT merged_into FROM tickets WHERE number = $1")
-                    .bind(&current)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            match next.flatten() {
-                Some(n) => current = n,
-                None => break,
-            }
-        }
-        Ok(current)
-    }
 }
