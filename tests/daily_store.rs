@@ -227,6 +227,16 @@ async fn drafts_survive_changes_and_move_with_a_merge(backend: Backend) {
         Some("Belde om 10u")
     );
 
+    // A page still open on A saves onto B.
+    store
+        .save_draft(AN, &a, DraftKind::Note, "Belde om 10u, en om 11u")
+        .await
+        .expect("save");
+    assert!(store.drafts(AN, &a).await.unwrap().is_empty());
+    assert_eq!(
+        draft(&store, AN, &b, DraftKind::Note).await.as_deref(),
+        Some("Belde om 10u, en om 11u")
+    );
     // A new connection (a restart) reads the same.
     let again = db.store().await;
     assert_eq!(again.drafts(AN, &b).await.unwrap().len(), 2);

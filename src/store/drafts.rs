@@ -82,7 +82,8 @@ fn joined(first: &str, second: &str) -> String {
 }
 
 impl Store {
-    /// Saves (or, for an empty text, forgets) an agent's draft.
+    /// Saves (or, for an empty text, forgets) an agent's draft; on a
+    /// merged ticket, on the ticket it was merged into.
     ///
     /// # Errors
     ///
@@ -99,6 +100,8 @@ impl Store {
         if tx.ticket_id(&number).await?.is_none() {
             return Err(StoreError::NotFound(format!("ticket {number}")));
         }
+        // A page still open on a ticket merged since saves onto the survivor.
+        let number = tx.surviving_ticket(&number).await?;
         let saved = if text.trim().is_empty() {
             tx.clear_draft(agent, &number, kind).await?;
             None
