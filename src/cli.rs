@@ -282,6 +282,16 @@ pub enum TicketsCommand {
         #[command(flatten)]
         list: ListArgs,
     },
+    /// Merge a ticket into another of the same customer: its thread moves
+    /// there, it is closed, and mail for it lands there.
+    Merge {
+        number: String,
+        /// The ticket that stays.
+        #[arg(long)]
+        into: String,
+    },
+    /// Undo a merge: the messages that moved go back, the status returns.
+    Unmerge { number: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -870,6 +880,20 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<Exi
                     new.as_deref().unwrap_or("none")
                 );
             }
+        }
+        TicketsCommand::Merge { number, into } => {
+            let merged = store.merge_tickets(&number, &into, "cli").await?;
+            println!(
+                "{}: merged into {} ({} messages moved)",
+                merged.from, merged.into, merged.messages
+            );
+        }
+        TicketsCommand::Unmerge { number } => {
+            let undone = store.undo_merge(&number, "cli").await?;
+            println!(
+                "{}: merge into {} undone ({} messages moved back)",
+                undone.from, undone.into, undone.messages
+            );
         }
         TicketsCommand::Show { number, list } => {
             let (t, thread) = store.ticket(&number).await?;

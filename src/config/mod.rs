@@ -250,6 +250,9 @@ pub struct WebConfig {
     /// Take the client's address for login throttling from the last
     /// `X-Forwarded-For` entry (only behind a reverse proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// How long an agent's reply from the ticket page waits before it may
+    /// be sent, so it can be taken back (0: sent at once).
+    pub undo_send_secs: u64,
 }
 
 impl WebConfig {
@@ -275,11 +278,20 @@ struct RawWeb {
     session_idle_minutes: u64,
     #[serde(default)]
     trust_forwarded_for: bool,
+    #[serde(default = "default_undo_send_secs")]
+    undo_send_secs: u64,
 }
 
 fn default_idle_minutes() -> u64 {
     8 * 60
 }
+
+fn default_undo_send_secs() -> u64 {
+    10
+}
+
+/// The longest undo-send window taken: a reply should not wait for long.
+const MAX_UNDO_SEND_SECS: u64 = 120;
 
 impl RawWeb {
     fn validate(self, path: &Path) -> Result<WebConfig, ConfigError> {
@@ -307,11 +319,21 @@ impl RawWeb {
                 "[web] session_idle_minutes must be at least 1",
             ));
         }
+        if self.undo_send_secs > MAX_UNDO_SEND_SECS {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "[web] undo_send_secs = {}: use 0 (off) to {MAX_UNDO_SEND_SECS} seconds",
+                    self.undo_send_secs
+                ),
+            ));
+        }
         Ok(WebConfig {
             listen,
             public_url,
             session_idle_minutes: self.session_idle_minutes,
             trust_forwarded_for: self.trust_forwarded_for,
+            undo_send_secs: self.undo_send_secs,
         })
     }
 }
@@ -894,6 +916,7 @@ impl RawConfig {
             Some(w) => w.validate(path)?,
             None => WebConfig {
                 session_idle_minutes: default_idle_minutes(),
+                undo_send_secs: default_undo_send_secs(),
                 ..WebConfig::default()
             },
         };
@@ -1137,6 +1160,18 @@ address = "support@example.test"
         );
         assert!(c.web.secure_cookies());
         assert_eq!(c.web.session_idle_minutes, 480);
+        assert_eq!(c.web.undo_send_secs, 10);
+        assert_eq!(
+            parse("[web]\nundo_send_secs = 0\n")
+                .unwrap()
+                .web
+                .undo_send_secs,
+            0
+        );
+        assert!(parse("[web]\nundo_send_secs = 3600\n")
+            .unwrap_err()
+            .to_string()
+            .contains("undo_send_secs"));
         let err = parse("[web]\nlisten = \"localhost\"\n")
             .unwrap_err()
             .to_string();

@@ -11,12 +11,15 @@
 //! `registry` customers and persons, `intake` inbound messages and
 //! sender facts, `tickets` tickets and threads, `leases` mailbox leases,
 //! `outbox` queued replies, `agents` the workspace's agents, sessions and
-//! tokens, `workspace` its queues, changes and audit trail. `Store`, `Tx`, connecting and the error type
+//! tokens, `workspace` its queues, changes and audit trail, `drafts`
+//! agents' drafts and replies held for undo, `merges` merged tickets. `Store`, `Tx`, connecting and the error type
 //! stay here.
 
 mod agents;
+mod drafts;
 mod intake;
 mod leases;
+mod merges;
 mod models;
 mod outbox;
 pub mod postgres;
@@ -27,7 +30,9 @@ mod webhooks;
 mod workspace;
 
 pub use agents::{Agent, AgentAdded, SessionAgent};
+pub use drafts::{Draft, DraftKind, HeldReply, UndoSendError};
 pub use intake::{IntakeRecord, IntakeView};
+pub use merges::{MergeError, MergeRecord, MergeState, Merged};
 pub use models::{NewModel, StoredModel};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::{HeldTicket, ImportSummary};

@@ -316,11 +316,21 @@ impl Tx {
     ///
     /// On database failure.
     pub async fn queue_reply(&mut self, e: &NewOutboxEntry<'_>) -> Result<()> {
+        self.queue_reply_due(e, &now()).await
+    }
+
+    /// Queues a reply that no sender takes before `due` (RFC 3339): an
+    /// agent's reply inside its undo window.
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn queue_reply_due(&mut self, e: &NewOutboxEntry<'_>, due: &str) -> Result<()> {
         let at = now();
         sqlx::query(
             "INSERT INTO outbox (ticket_number, notice, message_id, in_reply_to, envelope_from, recipient, raw, \
                                  status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $9, $8)",
         )
         .bind(e.ticket)
         .bind(e.notice)
@@ -330,6 +340,7 @@ impl Tx {
         .bind(e.recipient)
         .bind(e.raw.to_vec())
         .bind(at)
+        .bind(due)
         .execute(&mut *self.tx)
         .await?;
         Ok(())

@@ -349,6 +349,8 @@ impl Tx {
     ///
     /// On database failure.
     pub async fn ticket_ref(&mut self, number: &str) -> Result<Option<TicketRef>> {
+        // A merged ticket's token stands for the ticket it was merged into.
+        let number = self.surviving_ticket(number).await?;
         sqlx::query("SELECT number, customer, status, updated_at FROM tickets WHERE number = $1")
             .bind(number)
             .fetch_optional(&mut *self.tx)
@@ -416,6 +418,13 @@ impl Tx {
         from: &str,
         message_id: &str,
     ) -> Result<i64> {
+        // A merge that committed after this message's ticket was looked up
+        // sends the message on to the surviving ticket.
+        let mut f = std::borrow::Cow::Borrowed(f);
+        let survivor = self.lock_surviving(&f.ticket).await?;
+        if survivor != f.ticket {
+            f.to_mut().ticket = survivor;
+        }
         let id: Option<i64> = sqlx::query_scalar("SELECT id FROM tickets WHERE number = $1")
             .bind(&f.ticket)
             .fetch_optional(&mut *self.tx)

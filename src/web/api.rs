@@ -152,6 +152,12 @@ pub async fn ticket(
     let mut v = serde_json::to_value(&t).map_err(|e| WebError::Internal(e.into()))?;
     v["messages"] = thread.iter().map(message_json).collect();
     v["events"] = json!(events);
+    v["merged_into"] = json!(state
+        .store
+        .merge_state(&t.number)
+        .await?
+        .merged_into
+        .map(|m| m.into));
     Ok(Json(v))
 }
 

@@ -15,6 +15,16 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("assets/app.js"),
     ),
+    (
+        "drafts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/drafts.js"),
+    ),
+    (
+        "keys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/keys.js"),
+    ),
 ];
 
 /// `GET /assets/{name}`.

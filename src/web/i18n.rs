@@ -687,6 +687,322 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
             "Angemeldet als",
         ],
     ),
+    // Daily work: drafts, undo send, shortcuts, bulk actions, merges.
+    (
+        "bulk_done",
+        [
+            "Tickets gewijzigd",
+            "Tickets modifiés",
+            "Tickets changed",
+            "Tickets geändert",
+        ],
+    ),
+    (
+        "bulk_pick",
+        [
+            "Kiezen",
+            "Choisir",
+            "Select",
+            "Auswählen",
+        ],
+    ),
+    (
+        "bulk_label",
+        [
+            "Voor de gekozen tickets",
+            "Pour les tickets choisis",
+            "For the selected tickets",
+            "Für die ausgewählten Tickets",
+        ],
+    ),
+    (
+        "bulk_pick_all",
+        [
+            "Alle tickets op deze pagina kiezen",
+            "Choisir tous les tickets de cette page",
+            "Select every ticket on this page",
+            "Alle Tickets dieser Seite auswählen",
+        ],
+    ),
+    (
+        "bulk_me",
+        [
+            "Mij",
+            "Moi",
+            "Me",
+            "Mir",
+        ],
+    ),
+    (
+        "bulk_apply",
+        [
+            "Toepassen",
+            "Appliquer",
+            "Apply",
+            "Anwenden",
+        ],
+    ),
+    (
+        "bulk_title",
+        [
+            "Wijziging van meerdere tickets",
+            "Modification de plusieurs tickets",
+            "Change to several tickets",
+            "Änderung mehrerer Tickets",
+        ],
+    ),
+    (
+        "bulk_refused",
+        [
+            "Niet gewijzigd",
+            "Non modifiés",
+            "Not changed",
+            "Nicht geändert",
+        ],
+    ),
+    (
+        "shortcuts",
+        [
+            "Sneltoetsen",
+            "Raccourcis clavier",
+            "Keyboard shortcuts",
+            "Tastenkürzel",
+        ],
+    ),
+    (
+        "key_move",
+        [
+            "Volgende / vorige ticket of bericht",
+            "Ticket ou message suivant / précédent",
+            "Next / previous ticket or message",
+            "Nächstes / vorheriges Ticket oder Nachricht",
+        ],
+    ),
+    (
+        "key_open",
+        [
+            "Gekozen ticket openen",
+            "Ouvrir le ticket choisi",
+            "Open the selected ticket",
+            "Ausgewähltes Ticket öffnen",
+        ],
+    ),
+    (
+        "key_pick",
+        [
+            "Ticket aanvinken voor een wijziging van meerdere",
+            "Cocher le ticket pour une modification groupée",
+            "Tick the ticket for a bulk change",
+            "Ticket für eine Sammeländerung markieren",
+        ],
+    ),
+    (
+        "key_reply",
+        [
+            "Antwoord schrijven",
+            "Écrire une réponse",
+            "Write a reply",
+            "Antwort schreiben",
+        ],
+    ),
+    (
+        "key_note",
+        [
+            "Interne notitie schrijven",
+            "Écrire une note interne",
+            "Write an internal note",
+            "Interne Notiz schreiben",
+        ],
+    ),
+    (
+        "key_resolve",
+        [
+            "Ticket opgelost zetten",
+            "Marquer le ticket résolu",
+            "Resolve the ticket",
+            "Ticket als gelöst markieren",
+        ],
+    ),
+    (
+        "key_escape",
+        [
+            "Tekstvak of dit venster verlaten",
+            "Quitter le champ ou cette fenêtre",
+            "Leave the text box or this window",
+            "Textfeld oder dieses Fenster verlassen",
+        ],
+    ),
+    (
+        "key_help",
+        [
+            "Deze lijst tonen",
+            "Afficher cette liste",
+            "Show this list",
+            "Diese Liste zeigen",
+        ],
+    ),
+    (
+        "close",
+        [
+            "Sluiten",
+            "Fermer",
+            "Close",
+            "Schließen",
+        ],
+    ),
+    (
+        "done_undone",
+        [
+            "Antwoord teruggehaald; de tekst staat weer in het antwoordvak.",
+            "Réponse reprise ; le texte est de retour dans la zone de réponse.",
+            "Reply taken back; its text is back in the reply box.",
+            "Antwort zurückgeholt; der Text steht wieder im Antwortfeld.",
+        ],
+    ),
+    (
+        "done_merged",
+        [
+            "Tickets samengevoegd.",
+            "Tickets fusionnés.",
+            "Tickets merged.",
+            "Tickets zusammengeführt.",
+        ],
+    ),
+    (
+        "done_unmerged",
+        [
+            "Samenvoeging ongedaan gemaakt.",
+            "Fusion annulée.",
+            "Merge undone.",
+            "Zusammenführung rückgängig gemacht.",
+        ],
+    ),
+    (
+        "merged_into",
+        [
+            "Samengevoegd met",
+            "Fusionné dans",
+            "Merged into",
+            "Zusammengeführt mit",
+        ],
+    ),
+    (
+        "undo_merge",
+        [
+            "Samenvoeging ongedaan maken",
+            "Annuler la fusion",
+            "Undo the merge",
+            "Zusammenführung rückgängig machen",
+        ],
+    ),
+    (
+        "merged_from",
+        [
+            "Hierin samengevoegd",
+            "Fusionnés ici",
+            "Merged into this one",
+            "Hierin zusammengeführt",
+        ],
+    ),
+    (
+        "held_reply",
+        [
+            "Uw antwoord vertrekt om",
+            "Votre réponse part à",
+            "Your reply goes out at",
+            "Ihre Antwort geht um",
+        ],
+    ),
+    (
+        "undo_send",
+        [
+            "Verzenden ongedaan maken",
+            "Annuler l’envoi",
+            "Undo send",
+            "Senden rückgängig machen",
+        ],
+    ),
+    (
+        "undo_window",
+        [
+            "Ongedaan maken kan gedurende",
+            "Annulation possible pendant",
+            "Can be undone for",
+            "Rückgängig machen möglich für",
+        ],
+    ),
+    (
+        "draft_saved",
+        [
+            "Concept bewaard",
+            "Brouillon enregistré",
+            "Draft saved",
+            "Entwurf gespeichert",
+        ],
+    ),
+    (
+        "draft_not_saved",
+        [
+            "Concept niet bewaard; nieuwe poging bij de volgende wijziging",
+            "Brouillon non enregistré ; nouvel essai à la prochaine modification",
+            "Draft not saved; trying again at the next change",
+            "Entwurf nicht gespeichert; neuer Versuch bei der nächsten Änderung",
+        ],
+    ),
+    (
+        "draft_restored",
+        [
+            "Bewaard concept",
+            "Brouillon enregistré",
+            "Saved draft",
+            "Gespeicherter Entwurf",
+        ],
+    ),
+    (
+        "resolve",
+        [
+            "Opgelost",
+            "Résolu",
+            "Resolve",
+            "Gelöst",
+        ],
+    ),
+    (
+        "merge",
+        [
+            "Samenvoegen",
+            "Fusionner",
+            "Merge",
+            "Zusammenführen",
+        ],
+    ),
+    (
+        "merge_into",
+        [
+            "Samenvoegen met",
+            "Fusionner dans",
+            "Merge into",
+            "Zusammenführen mit",
+        ],
+    ),
+    (
+        "merged_thread_moved",
+        [
+            "De berichten van dit ticket staan nu op",
+            "Les messages de ce ticket sont désormais sur",
+            "This ticket's messages are now on",
+            "Die Nachrichten dieses Tickets stehen jetzt bei",
+        ],
+    ),
+    (
+        "merge_help",
+        [
+            "De berichten van dit ticket gaan naar het gekozen ticket; dit ticket wordt gesloten. Ongedaan maken kan.",
+            "Les messages de ce ticket passent dans le ticket choisi ; celui-ci est fermé. La fusion peut être annulée.",
+            "This ticket’s messages move to the chosen ticket, and this one is closed. It can be undone.",
+            "Die Nachrichten dieses Tickets gehen in das gewählte Ticket; dieses wird geschlossen. Rückgängig machen ist möglich.",
+        ],
+    ),
 ];
 
 /// The index of a language in [`MESSAGES`]' arrays.

@@ -10,15 +10,20 @@
 //!
 //! One file per concern: `auth` (sessions, tokens, login, CSRF), `api`
 //! (JSON), `pages` (HTML), `saved` (saved replies), `agents` and `registry` (the admins' pages), `mail_html` (customers' HTML, sanitised and
-//! sandboxed), `tickets` (the changes both share), `i18n`
+//! sandboxed), `tickets` (the changes both share), `drafts` (drafts
+//! saved as typed, and taking back a reply in its undo window), `bulk`
+//! (one change to many tickets), `merge` (merging tickets and its undo), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
 pub mod agents;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod bulk;
+pub mod drafts;
 pub mod i18n;
 pub mod mail_html;
+pub mod merge;
 pub mod pages;
 pub mod registry;
 pub mod saved;
@@ -59,6 +64,9 @@ pub struct Inner {
     /// The queue counts and when they were counted: kept a few seconds,
     /// forgotten at every change made here.
     pub counts: std::sync::Mutex<Option<(std::time::Instant, crate::store::QueueCounts)>>,
+    /// How long a reply sent from the ticket page can be taken back
+    /// (`[web] undo_send_secs`; zero: sent at once).
+    pub undo_send: std::time::Duration,
 }
 
 impl std::ops::Deref for AppState {
@@ -90,6 +98,7 @@ impl AppState {
             idle_minutes: config.web.session_idle_minutes,
             trust_forwarded_for: config.web.trust_forwarded_for,
             counts: std::sync::Mutex::new(None),
+            undo_send: std::time::Duration::from_secs(config.web.undo_send_secs),
         })))
     }
 
@@ -176,6 +185,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}", get(api::ticket).patch(api::change))
         .route("/api/tickets/{number}/replies", post(api::reply))
         .route("/api/tickets/{number}/notes", post(api::note))
+        .merge(drafts::routes())
+        .merge(bulk::routes())
+        .merge(merge::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -267,7 +279,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     let h = res.headers_mut();
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
          form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ));
     h.insert(

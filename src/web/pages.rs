@@ -33,6 +33,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("saved.html", include_str!("templates/saved.html")),
     ("agents.html", include_str!("templates/agents.html")),
     ("registry.html", include_str!("templates/registry.html")),
+    ("bulk.html", include_str!("templates/bulk.html")),
+    ("shortcuts.html", include_str!("templates/shortcuts.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -181,6 +183,9 @@ pub struct QueueParams {
     q: String,
     #[serde(default)]
     before: String,
+    /// How many tickets the bulk action just changed (shown once).
+    #[serde(default)]
+    bulk: String,
 }
 
 impl QueueParams {
@@ -308,7 +313,23 @@ pub async fn queues(
         ("everything", -1),
     ];
     let here = p.link(query.before_id);
+    // Leads may give the ticked tickets to anyone active.
+    let assignees: Vec<(String, String)> =
+        if crate::agents::may(caller.agent.role, Action::AssignOthers) {
+            state
+                .store
+                .agents()
+                .await?
+                .into_iter()
+                .filter(|a| a.active)
+                .map(|a| (a.email, a.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
     let ctx = context! {
+        bulk_done => p.bulk.parse::<u32>().ok(),
+        assignees => assignees,
         rows => rows,
         views => views.iter().map(|(v, n)| context! { name => v, count => n }).collect::<Vec<_>>(),
         categories => counts.categories.iter().map(|(c, n)| context! { name => c.as_str(), count => n }).collect::<Vec<_>>(),
@@ -414,11 +435,20 @@ pub async fn ticket(
         .into_iter()
         .map(|s| (s.id, s.name, s.language.as_str()))
         .collect();
+    let extras = super::drafts::ticket_extras(&state, &caller, &t.number).await?;
+    // The agent's saved draft, and after it a saved reply asked for.
     let draft = match params.saved.parse::<i64>() {
-        Ok(id) => super::saved::for_ticket(&state, &caller, &t.number, id)
-            .await?
-            .unwrap_or_default(),
-        Err(_) => String::new(),
+        Ok(id) => {
+            let saved = super::saved::for_ticket(&state, &caller, &t.number, id)
+                .await?
+                .unwrap_or_default();
+            if extras.reply_draft.trim().is_empty() {
+                saved
+            } else {
+                format!("{}\n\n{saved}", extras.reply_draft.trim_end())
+            }
+        }
+        Err(_) => extras.reply_draft.clone(),
     };
     let ev = &t.evidence;
     let pairs = |key: &str| -> Vec<(String, String)> {
@@ -480,6 +510,7 @@ pub async fn ticket(
         remote_images => params.images == "remote",
         saved_replies => saved_replies,
         draft => draft,
+        x => minijinja::Value::from_serialize(&extras),
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
     };
     Ok(Html(render(&state, "ticket.html", ctx)?).into_response())
@@ -521,7 +552,7 @@ pub async fn reply(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let text = form.get("text").map(String::as_str).unwrap_or("");
-    super::tickets::reply(&state, &caller, &number, text).await?;
+    super::tickets::reply_after(&state, &caller, &number, text, state.undo_send).await?;
     Ok(back_to(&number, "reply"))
 }
 
@@ -660,6 +691,7 @@ mod tests {
                     all_categories => vec!["question", "incident", "change", "feedback"],
                     all_statuses => vec!["new", "open"],
                     next => "/?before=1", paged => true, first => "/",
+                    bulk_done => Some(2), assignees => vec![("b@desk.example", "B <b>")],
                     agent => agent.clone(), csrf => "tok",
                     ..lang_frame(l)
                 })
@@ -668,6 +700,12 @@ mod tests {
                 queues.contains("&lt;b&gt;Storing&lt;&#x2f;b&gt;"),
                 "escaped: {queues}"
             );
+            assert!(
+                queues.contains("form=\"bulk\"")
+                    && queues.contains("value=\"assign:b@desk.example\""),
+                "bulk: {queues}"
+            );
+            assert!(queues.contains("id=\"shortcuts\"") && queues.contains("B &lt;b&gt;"));
             let message = |kind: &str| {
                 context! {
                     attachments => vec![context! { id => 1, name => "a.pdf", content_type => "application/pdf", size => 3 }],
@@ -681,10 +719,17 @@ mod tests {
                 created_at => "2026-07-01T10:00:00Z", charge_decision => "niet akkoord",
                 charge_decided_by => "a@b.example", charge_decided_message => "m@x",
             };
-            let ticket = env
-                .get_template("ticket.html")
-                .unwrap()
-                .render(context! {
+            let merged = |into: Option<minijinja::Value>| {
+                context! {
+                    reply_draft => "Dag", note_draft => "<i>notitie</i>", undo_secs => 10,
+                    held => vec![context! { message_id => "sd.1.agent@x", due_at => "2026-07-01T10:00:10.000Z" }],
+                    merge => context! {
+                        merged_into => into,
+                        merged_from => vec![context! { from => "CS-000003", into => "CS-000001", merged_by => "cli", merged_at => "2026-07-01T10:00:00Z" }],
+                    },
+                }
+            };
+            let ticket_ctx = context! {
                     tk => tk, number => "CS-000001", category => "change", status => "closed",
                     reason => "change_request", language_of_ticket => "fr",
                     messages => ["inbound", "reply", "auto_reply", "note"].map(message).to_vec(),
@@ -704,9 +749,32 @@ mod tests {
                     draft => "Dag {{ name }}",
                      agent => agent, csrf => "tok",
                     ..lang_frame(l)
-                })
+            };
+            let ticket = env
+                .get_template("ticket.html")
+                .unwrap()
+                .render(context! { x => merged(None), ..ticket_ctx.clone() })
                 .unwrap();
             assert!(!ticket.contains("<script>x"), "mail text is escaped");
+            assert!(
+                ticket.contains("&lt;i&gt;notitie&lt;&#x2f;i&gt;</textarea>")
+                    && ticket.contains("/tickets/CS-000001/undo-send")
+                    && ticket.contains("CS-000003"),
+                "drafts, held replies and merges are shown: {ticket}"
+            );
+            let gone = env
+                .get_template("ticket.html")
+                .unwrap()
+                .render(context! {
+                    x => merged(Some(context! { from => "CS-000001", into => "CS-000002", merged_by => "agent:an", merged_at => "2026-07-01T10:00:00Z" })),
+                    ..ticket_ctx
+                })
+                .unwrap();
+            // A merged ticket takes no answer: the composer is gone.
+            assert!(
+                gone.contains("/tickets/CS-000001/unmerge")
+                    && !gone.contains("data-draft=\"reply\"")
+            );
             assert!(
                 ticket.contains("Kan er een &lt;b&gt;nieuw veld&lt;&#x2f;b&gt; bij?"),
                 "the reason's sentence is shown, escaped"

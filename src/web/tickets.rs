@@ -8,7 +8,7 @@ use super::WebError;
 use crate::agents::Action;
 use crate::domain::{Category, ChargeReason, Notice, Priority, TicketStatus};
 use crate::reply::AgentReply;
-use crate::store::{NewOutboxEntry, ThreadMessage, TicketChange};
+use crate::store::{DraftKind, NewOutboxEntry, ThreadMessage, TicketChange};
 
 /// The longest reply or note taken.
 const MAX_TEXT_CHARS: usize = 100_000;
@@ -48,10 +48,45 @@ pub async fn reply(
     number: &str,
     text: &str,
 ) -> Result<String, WebError> {
+    reply_after(state, caller, number, text, std::time::Duration::ZERO).await
+}
+
+/// Refuses to work on a ticket that was merged into another.
+async fn not_merged(tx: &mut crate::store::Tx, number: &str) -> Result<(), WebError> {
+    let survivor = tx.lock_surviving(number).await?;
+    if survivor != number.trim().to_ascii_uppercase() {
+        return Err(WebError::Unprocessable(format!(
+            "{number} was merged into {survivor}: work on {survivor}, or undo the merge"
+        )));
+    }
+    Ok(())
+}
+
+/// Like [`reply`], but no sender takes the reply before `hold` has
+/// passed: until then the agent can take it back
+/// ([`crate::store::Store::undo_send`]). It is in the outbox at once, so a
+/// restart inside the window still sends it, once. The agent's reply
+/// draft on the ticket is cleared in the same transaction.
+///
+/// # Errors
+///
+/// As [`reply`].
+pub async fn reply_after(
+    state: &super::AppState,
+    caller: &Caller,
+    number: &str,
+    text: &str,
+    hold: std::time::Duration,
+) -> Result<String, WebError> {
     caller.require(Action::WorkTickets)?;
     let text = checked_text(text)?;
     let unique = unique()?;
     let mut tx = state.store.begin("").await?;
+    // Counted from when this transaction may write: the whole window is the agent's.
+    let due = crate::store::stamp(
+        chrono::Utc::now() + chrono::Duration::from_std(hold).unwrap_or_default(),
+    );
+    not_merged(&mut tx, number).await?;
     let target = tx.reply_target(number).await?;
     let out = state
         .replier
@@ -67,16 +102,21 @@ pub async fn reply(
             unique: &unique,
         })
         .map_err(|e| WebError::Unprocessable(e.to_string()))?;
-    tx.queue_reply(&NewOutboxEntry {
-        ticket: Some(&target.number),
-        notice: Notice::Agent.as_str(),
-        message_id: &out.message_id,
-        in_reply_to: &out.in_reply_to,
-        envelope_from: &out.envelope_from,
-        recipient: &out.recipient,
-        raw: &out.raw,
-    })
+    tx.queue_reply_due(
+        &NewOutboxEntry {
+            ticket: Some(&target.number),
+            notice: Notice::Agent.as_str(),
+            message_id: &out.message_id,
+            in_reply_to: &out.in_reply_to,
+            envelope_from: &out.envelope_from,
+            recipient: &out.recipient,
+            raw: &out.raw,
+        },
+        &due,
+    )
     .await?;
+    tx.clear_draft(&caller.agent.email, &target.number, DraftKind::Reply)
+        .await?;
     tx.add_authored_message(
         target.id,
         &ThreadMessage {
@@ -124,7 +164,10 @@ pub async fn note(
     let text = checked_text(text)?;
     let message_id = format!("sd.{}.note@workspace.invalid", unique()?);
     let mut tx = state.store.begin("").await?;
+    not_merged(&mut tx, number).await?;
     let target = tx.reply_target(number).await?;
+    tx.clear_draft(&caller.agent.email, &target.number, DraftKind::Note)
+        .await?;
     tx.add_authored_message(
         target.id,
         &ThreadMessage {
@@ -189,6 +232,12 @@ pub async fn change(
     patch: &Patch,
 ) -> Result<Vec<(String, Option<String>, Option<String>)>, WebError> {
     caller.require(Action::WorkTickets)?;
+    if let Some(into) = state.store.merge_state(number).await?.merged_into {
+        return Err(WebError::Unprocessable(format!(
+            "{} was merged into {}: work on {}, or undo the merge",
+            into.from, into.into, into.into
+        )));
+    }
     if let Some(assignee) = &patch.assignee {
         let (current, _) = state.store.ticket(number).await?;
         let me = &caller.agent.email;
