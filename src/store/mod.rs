@@ -11,13 +11,14 @@
 //! `registry` customers and persons, `intake` inbound messages and
 //! sender facts, `tickets` tickets and threads, `leases` mailbox leases,
 //! `outbox` queued replies, `agents` the workspace's agents, sessions and
-//! tokens, `workspace` its queues, changes and audit trail. `Store`, `Tx`, connecting and the error type
+//! tokens, `workspace` its queues, changes and audit trail, `oauth` stored refresh tokens. `Store`, `Tx`, connecting and the error type
 //! stay here.
 
 mod agents;
 mod intake;
 mod leases;
 mod models;
+mod oauth;
 mod outbox;
 pub mod postgres;
 mod registry;

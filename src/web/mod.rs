@@ -176,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}", get(api::ticket).patch(api::change))
         .route("/api/tickets/{number}/replies", post(api::reply))
         .route("/api/tickets/{number}/notes", post(api::note))
+        .merge(crate::metrics::web_routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
