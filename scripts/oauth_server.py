@@ -23,7 +23,11 @@ Control, for the tests:
     GET  /control/state     counts: token requests by grant and result,
                             introspections (active / inactive), the tokens issued
 
-Clients: --client ID:SECRET (repeatable). Access tokens got by client
+Clients: --client ID:SECRET (repeatable), or --client-cert ID:CERT.pem for a
+client that authenticates with a client assertion (RFC 7523, as Microsoft's
+identity platform takes it: a JWT signed RS256 by the certificate's key, with
+the certificate's SHA-1 thumbprint as x5t, aud = this token endpoint, iss =
+sub = the client id, not expired; checked with the openssl command). Access tokens got by client
 credentials are valid for the user given by --app-user (Microsoft 365
 app-only access: the application may open that mailbox).
 
@@ -36,7 +40,12 @@ Exits cleanly on SIGTERM or SIGINT.
 """
 
 import argparse
+import base64
+import hashlib
 import json
+import ssl
+import subprocess
+import tempfile
 import os
 import secrets
 import signal
@@ -51,6 +60,8 @@ STATE = {
     "lifetime": 3600,
     "interval": 1,
     "clients": {},
+    # client id -> (x5t, public key PEM file)
+    "certs": {},
     "app_user": None,
     # access token -> {"username", "expires", "scope"}
     "access": {},
@@ -104,7 +115,42 @@ class Handler(BaseHTTPRequestHandler):
 
     def client_ok(self, f):
         cid = f.get("client_id", "")
+        if f.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            ok = self.assertion_ok(cid, f.get("client_assertion", ""))
+            count("client_assertion:" + ("ok" if ok else "refused"))
+            return ok
         return cid in STATE["clients"] and STATE["clients"][cid] == f.get("client_secret")
+
+    def assertion_ok(self, cid, jwt):
+        if cid not in STATE["certs"]:
+            return False
+        x5t, pubkey = STATE["certs"][cid]
+        try:
+            head, body, sig = jwt.split(".")
+            pad = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+            header, claims = json.loads(pad(head)), json.loads(pad(body))
+        except ValueError:
+            return False
+        port = self.server.server_address[1]
+        if (
+            header.get("alg") != "RS256"
+            or header.get("x5t") != x5t
+            or claims.get("aud") != "http://127.0.0.1:%d/token" % port
+            or claims.get("iss") != cid
+            or claims.get("sub") != cid
+            or not claims.get("exp", 0) > time.time()
+        ):
+            return False
+        with tempfile.NamedTemporaryFile() as data, tempfile.NamedTemporaryFile() as signature:
+            data.write((head + "." + body).encode("ascii"))
+            data.flush()
+            signature.write(pad(sig))
+            signature.flush()
+            verified = subprocess.run(
+                ["openssl", "dgst", "-sha256", "-verify", pubkey, "-signature", signature.name, data.name],
+                capture_output=True,
+            )
+        return verified.returncode == 0
 
     def do_GET(self):
         if self.path == "/control/state":
@@ -277,12 +323,22 @@ def main():
     parser.add_argument("--lifetime", type=int, default=3600)
     parser.add_argument("--interval", type=int, default=1)
     parser.add_argument("--client", action="append", default=[])
+    parser.add_argument("--client-cert", action="append", default=[])
     parser.add_argument("--app-user", required=True)
     parser.add_argument("--pidfile")
     args = parser.parse_args()
     for c in args.client:
         cid, _, secret = c.partition(":")
         STATE["clients"][cid] = secret
+    for c in args.client_cert:
+        cid, _, path = c.partition(":")
+        with open(path) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        x5t = base64.urlsafe_b64encode(hashlib.sha1(der).digest()).decode("ascii").rstrip("=")
+        pubkey = path + ".pub.pem"
+        with open(pubkey, "wb") as f:
+            f.write(subprocess.run(["openssl", "x509", "-pubkey", "-noout", "-in", path], check=True, capture_output=True).stdout)
+        STATE["certs"][cid] = (x5t, pubkey)
     STATE["lifetime"] = args.lifetime
     STATE["interval"] = args.interval
     STATE["app_user"] = args.app_user

@@ -249,6 +249,117 @@ async fn app_only_tokens_fetch_the_mail_and_send_the_replies() {
     assert!(!said.contains("wrong-secret"), "{said}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_only_tokens_with_a_certificate_instead_of_a_secret() {
+    let keys = short_tempdir();
+    let (cert, key, rsa_key) = (
+        keys.path().join("cert.pem"),
+        keys.path().join("key.pem"),
+        keys.path().join("rsa-key.pem"),
+    );
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=servicedesk tests",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    // The same key as PKCS#1 ("BEGIN RSA PRIVATE KEY"), as older tools write it.
+    openssl(&[
+        "rsa",
+        "-in",
+        key.to_str().unwrap(),
+        "-traditional",
+        "-out",
+        rsa_key.to_str().unwrap(),
+    ]);
+    let oauth = OAuthServer::start_with_cert(3600, Some(&cert));
+    let servers = MailServers::start_with_oauth(&oauth);
+    let db = Db::sqlite(servers.dir());
+    import_standard_registry(&db.store().await).await;
+    let config = oauth_config(&servers, &db, &oauth, "client_credentials", "");
+    let with_cert = |key: &Path| {
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace(
+                &format!("client_id = \"{OAUTH_CLIENT_ID}\""),
+                &format!("client_id = \"{OAUTH_CERT_CLIENT_ID}\""),
+            )
+            .replace(
+                &format!("client_secret = \"{OAUTH_CLIENT_SECRET}\""),
+                &format!(
+                    "certificate_file = \"{}\"\nprivate_key_file = \"{}\"",
+                    cert.display(),
+                    key.display()
+                ),
+            )
+    };
+    std::fs::write(&config, with_cert(&key)).unwrap();
+    servers
+        .append("INBOX", &simple_incident("oauth-cert@delinde.example"))
+        .await;
+    let out = run_servicedesk(&config, servers.dir(), &["run", "--once"], None);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(servers.count("INBOX").await, 0, "{}", describe(&out));
+    assert_eq!(servers.sent().len(), 1, "{}", describe(&out));
+    assert_eq!(auth_of(&servers, 1).0, "XOAUTH2");
+    assert_eq!(oauth.count("client_assertion:ok").await, 1);
+    assert_eq!(oauth.count("client_assertion:refused").await, 0);
+
+    std::fs::write(&config, with_cert(&rsa_key)).unwrap();
+    let status = run_servicedesk(&config, servers.dir(), &["oauth", "status"], None);
+    assert!(status.status.success(), "{}", describe(&status));
+    assert_eq!(oauth.count("client_assertion:ok").await, 2);
+
+    // A certificate the application does not know: refused, with the fix.
+    let other = keys.path().join("other.pem");
+    let other_key = keys.path().join("other-key.pem");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=someone else",
+        "-keyout",
+        other_key.to_str().unwrap(),
+        "-out",
+        other.to_str().unwrap(),
+    ]);
+    let text =
+        with_cert(&other_key).replace(&cert.display().to_string(), &other.display().to_string());
+    std::fs::write(&config, text).unwrap();
+    let status = run_servicedesk(&config, servers.dir(), &["oauth", "status"], None);
+    assert_eq!(status.status.code(), Some(1), "{}", describe(&status));
+    assert!(
+        describe(&status).contains("invalid_client"),
+        "{}",
+        describe(&status)
+    );
+}
+
 async fn refresh_token_from_oauth_login(backend: Backend) {
     let oauth = OAuthServer::start(3600);
     let servers = MailServers::start_with_oauth(&oauth);

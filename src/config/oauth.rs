@@ -66,6 +66,9 @@ pub struct OAuth2Config {
     pub device_url: Option<String>,
     pub client_id: String,
     pub client_secret: Option<Secret>,
+    /// Instead of a secret: a certificate registered with the application
+    /// and its private key, which sign the client assertion (Microsoft 365).
+    pub certificate: Option<std::sync::Arc<ClientCertificate>>,
     pub scope: String,
     pub grant: Grant,
     /// An extra root certificate (PEM) for the token endpoint.
@@ -94,6 +97,65 @@ impl fmt::Debug for OAuth2Config {
     }
 }
 
+/// A client certificate: its thumbprint and the RSA key that signs.
+pub struct ClientCertificate {
+    /// base64url of the SHA-1 of the certificate's DER (the JWT `x5t`).
+    pub x5t: String,
+    pub key: ring::signature::RsaKeyPair,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("x5t", &self.x5t)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `certificate_file` (PEM) and `private_key_file` (PEM, PKCS#8 or
+/// PKCS#1 RSA).
+fn client_certificate(
+    cert_file: &Path,
+    key_file: &Path,
+    err: impl Fn(String) -> ConfigError,
+) -> Result<ClientCertificate, ConfigError> {
+    use base64::Engine;
+    let read = |f: &Path, what: &str| {
+        std::fs::read(f).map_err(|e| err(format!("{what} {}: cannot read it ({e})", f.display())))
+    };
+    let pem = read(cert_file, "certificate_file")?;
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            err(format!(
+                "certificate_file {}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it",
+                cert_file.display()
+            ))
+        })?;
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der.as_ref());
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref());
+    let pem = read(key_file, "private_key_file")?;
+    let bad = |why: &str| {
+        err(format!(
+            "private_key_file {}: {why} (an RSA key in PEM, e.g. from `openssl genrsa`)",
+            key_file.display()
+        ))
+    };
+    let key = match rustls_pemfile::private_key(&mut pem.as_slice()) {
+        Ok(Some(rustls::pki_types::PrivateKeyDer::Pkcs8(k))) => {
+            ring::signature::RsaKeyPair::from_pkcs8(k.secret_pkcs8_der())
+        }
+        Ok(Some(rustls::pki_types::PrivateKeyDer::Pkcs1(k))) => {
+            ring::signature::RsaKeyPair::from_der(k.secret_pkcs1_der())
+        }
+        Ok(Some(_)) => return Err(bad("not an RSA key")),
+        Ok(None) | Err(_) => return Err(bad("no PEM private key in it")),
+    }
+    .map_err(|e| bad(&format!("not usable: {e}")))?;
+    Ok(ClientCertificate { x5t, key })
+}
+
 /// `[imap.oauth2]` / `[smtp.oauth2]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +176,10 @@ pub(super) struct RawOAuth2 {
     client_secret_file: Option<PathBuf>,
     #[serde(default)]
     client_secret_env: Option<String>,
+    #[serde(default)]
+    certificate_file: Option<PathBuf>,
+    #[serde(default)]
+    private_key_file: Option<PathBuf>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
@@ -217,9 +283,23 @@ impl RawOAuth2 {
             }
         }
         .map(Secret::new);
-        if grant == Grant::ClientCredentials && client_secret.is_none() {
+        let certificate = match (&self.certificate_file, &self.private_key_file) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some(std::sync::Arc::new(client_certificate(c, k, err)?)),
+            _ => {
+                return Err(err(
+                    "certificate_file and private_key_file go together".into()
+                ))
+            }
+        };
+        if certificate.is_some() && client_secret.is_some() {
             return Err(err(
-                "grant = \"client_credentials\" needs the application's secret: set client_secret_file (or client_secret_env)"
+                "set either a client secret or a certificate, not both".into()
+            ));
+        }
+        if grant == Grant::ClientCredentials && client_secret.is_none() && certificate.is_none() {
+            return Err(err(
+                "grant = \"client_credentials\" needs the application's secret or certificate: set client_secret_file (or client_secret_env), or certificate_file and private_key_file"
                     .into(),
             ));
         }
@@ -246,6 +326,7 @@ impl RawOAuth2 {
             device_url,
             client_id,
             client_secret,
+            certificate,
             scope,
             grant,
             ca_file: self.ca_file,

@@ -271,6 +271,8 @@ impl Drop for MailServers {
 /// The OAuth2 client the test token server knows.
 pub const OAUTH_CLIENT_ID: &str = "servicedesk-tests";
 pub const OAUTH_CLIENT_SECRET: &str = "client-secret-0123456789";
+/// The OAuth2 client that signs in with a certificate.
+pub const OAUTH_CERT_CLIENT_ID: &str = "servicedesk-tests-cert";
 
 /// `scripts/oauth_server.py`: token, device authorization and introspection
 /// endpoints on loopback, stopped on drop.
@@ -284,6 +286,12 @@ impl OAuthServer {
     /// Starts the server; its tokens live `lifetime_secs`, client
     /// credentials are valid for the support mailbox.
     pub fn start(lifetime_secs: u64) -> OAuthServer {
+        Self::start_with_cert(lifetime_secs, None)
+    }
+
+    /// Like [`OAuthServer::start`]; the client [`OAUTH_CERT_CLIENT_ID`]
+    /// authenticates with a client assertion signed by the key of `cert`.
+    pub fn start_with_cert(lifetime_secs: u64, cert: Option<&Path>) -> OAuthServer {
         let dir = short_tempdir();
         let port_file = dir.path().join("port");
         let log = std::fs::File::create(dir.path().join("oauth.log")).expect("oauth log");
@@ -297,6 +305,7 @@ impl OAuthServer {
             .arg(format!("{OAUTH_CLIENT_ID}:{OAUTH_CLIENT_SECRET}"))
             .arg("--app-user")
             .arg(SUPPORT_USER)
+            .args(cert.map(|c| format!("--client-cert={OAUTH_CERT_CLIENT_ID}:{}", c.display())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
