@@ -439,4 +439,33 @@ mod tests {
             assert!(e.contains(want), "{e}\n{text}");
         }
     }
+
+    #[test]
+    fn metrics_on_the_workspace_need_a_bearer_token() {
+        let c = parse("[metrics]\non_web = true\ntoken = \"0123456789abcdef\"\n").unwrap();
+        assert_eq!(
+            c.metrics.web_token.as_ref().map(|t| t.expose()),
+            Some("0123456789abcdef")
+        );
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        assert!(parse("").unwrap().metrics.web_token.is_none());
+        for (text, want) in [
+            ("[metrics]\non_web = true\n", "needs a bearer token"),
+            (
+                "[metrics]\ntoken = \"0123456789abcdef\"\n",
+                "add on_web = true",
+            ),
+            (
+                "[metrics]\non_web = true\ntoken = \"short\"\n",
+                "at least 16",
+            ),
+            (
+                "[metrics]\non_web = true\ntoken_env = \"SD_TEST_NO_SUCH_VAR\"\n",
+                "SD_TEST_NO_SUCH_VAR is not set",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
 }
