@@ -10,6 +10,10 @@ Endpoints (form-encoded POSTs, JSON answers, as RFC 6749 / 7662 / 8628 say):
                        grant_type=urn:ietf:params:oauth:grant-type:device_code
                                                        (device_code: authorization_pending,
                                                         slow_down, expired_token, access_denied)
+                       grant_type=authorization_code   (code, redirect_uri, code_verifier: PKCE S256)
+    GET  /authorize    response_type=code, client_id, redirect_uri, scope, state,
+                       code_challenge (S256), login_hint: the person signs in as
+                       login_hint at once and is sent back to redirect_uri?code=..&state=..
     POST /devicecode   client_id, scope -> device_code, user_code, verification_uri, interval
     POST /introspect   token -> {"active": true, "username": ..., "scope": ...} or {"active": false}
 
@@ -53,7 +57,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 LOCK = threading.Lock()
 STATE = {
@@ -69,6 +73,8 @@ STATE = {
     "refresh": {},
     # device code -> {"user_code", "client_id", "scope", "expires", "username", "denied", "last_poll"}
     "devices": {},
+    # authorization code -> {"client_id", "redirect_uri", "challenge", "scope", "username"}
+    "codes": {},
     "counts": {},
 }
 
@@ -153,6 +159,27 @@ class Handler(BaseHTTPRequestHandler):
         return verified.returncode == 0
 
     def do_GET(self):
+        if self.path.startswith("/authorize?"):
+            q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            with LOCK:
+                if q.get("client_id") not in STATE["clients"] or q.get("code_challenge_method") != "S256":
+                    self.answer(400, {"error": "invalid_request"})
+                    return
+                code = "ac-" + secrets.token_urlsafe(24)
+                STATE["codes"][code] = {
+                    "client_id": q["client_id"],
+                    "redirect_uri": q.get("redirect_uri", ""),
+                    "challenge": q.get("code_challenge", ""),
+                    "scope": q.get("scope", ""),
+                    "username": q.get("login_hint", ""),
+                }
+                count("authorize")
+            target = q.get("redirect_uri", "") + "?" + urlencode({"code": code, "state": q.get("state", "")})
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/control/state":
             with LOCK:
                 self.answer(
@@ -213,6 +240,22 @@ class Handler(BaseHTTPRequestHandler):
             count("refresh_token:ok")
             # Rotation: the old refresh token is gone, a new one comes with the answer.
             self.answer(200, self.tokens(rt["username"], rt["client_id"], rt["scope"], True))
+        elif grant == "authorization_code":
+            c = STATE["codes"].pop(f.get("code", ""), None)
+            verifier = f.get("code_verifier", "").encode("ascii")
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).decode("ascii").rstrip("=")
+            if (
+                c is None
+                or c["client_id"] != f.get("client_id")
+                or c["redirect_uri"] != f.get("redirect_uri")
+                or c["challenge"] != challenge
+                or not self.client_ok(f)
+            ):
+                count("authorization_code:invalid_grant")
+                self.answer(400, {"error": "invalid_grant"})
+                return
+            count("authorization_code:ok")
+            self.answer(200, self.tokens(c["username"], c["client_id"], c["scope"], True))
         elif grant == "urn:ietf:params:oauth:grant-type:device_code":
             d = STATE["devices"].get(f.get("device_code", ""))
             if d is None:

@@ -126,6 +126,15 @@ pub enum OauthCommand {
     Login {
         /// `imap` (`imap.2`, ... for further mailboxes) or `smtp`.
         section: String,
+        /// Sign in in a browser that reaches this machine (the authorization
+        /// code with PKCE on a loopback address) rather than with a device
+        /// code; always so for Google.
+        #[arg(long)]
+        browser: bool,
+        /// The loopback port the browser is sent back to (for an SSH tunnel);
+        /// any free one when not given.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
     },
     /// Gets an access token for every OAuth2 section now and says how it went.
     Status,
@@ -392,7 +401,11 @@ async fn oauth(config: &Config, command: OauthCommand) -> anyhow::Result<ExitCod
         }
     };
     match command {
-        OauthCommand::Login { section } => {
+        OauthCommand::Login {
+            section,
+            browser,
+            port,
+        } => {
             let Some(chosen) = sections.iter().find(|s| s.section == section) else {
                 anyhow::bail!(
                     "{}: no OAuth2 section {section:?} (sections with auth = \"oauth2\": {})",
@@ -402,7 +415,12 @@ async fn oauth(config: &Config, command: OauthCommand) -> anyhow::Result<ExitCod
             };
             let store = open_store(config).await?;
             let mut out = std::io::stdout();
-            crate::oauth::login(chosen, &store, &mut out).await?;
+            let how = if browser || port != 0 {
+                crate::oauth::SignIn::Browser { port }
+            } else {
+                crate::oauth::SignIn::Device
+            };
+            crate::oauth::login(chosen, &store, how, &mut out).await?;
             let shared: Vec<&str> = sections
                 .iter()
                 .filter(|s| s.stored_as() == chosen.stored_as() && s.section != chosen.section)

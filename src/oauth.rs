@@ -658,17 +658,30 @@ struct DeviceAnswer {
     interval: Option<u64>,
 }
 
-/// Signs in with the device-code flow (RFC 8628): asks for a code, shows
-/// where to enter it (on `out`), waits for the sign-in, and stores the
-/// refresh token for every daemon on `store`.
+/// How `oauth login` signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// The device code (RFC 8628): a web address and a code to enter
+    /// anywhere (Microsoft; any provider with a `device_url`).
+    Device,
+    /// The authorization code with PKCE, in a browser that reaches this
+    /// machine's loopback `port` (0: any free port; a fixed one for an SSH
+    /// tunnel). Google's way: its device flow does not grant mail access.
+    Browser { port: u16 },
+}
+
+/// Signs in once and stores the refresh token for every daemon on `store`:
+/// by the device code, or in a browser (see [`SignIn`]); what to open is
+/// shown on `out`.
 ///
 /// # Errors
 ///
-/// When the endpoints cannot be reached, the sign-in is declined or the
-/// code expires, or the answer holds no refresh token.
+/// When the endpoints cannot be reached, the sign-in is declined or takes
+/// too long, or the answer holds no refresh token.
 pub async fn login(
     config: &OAuth2Config,
     store: &Store,
+    how: SignIn,
     out: &mut (dyn std::io::Write + Send),
 ) -> anyhow::Result<()> {
     let section = &config.section;
@@ -678,15 +691,38 @@ pub async fn login(
             config.grant.as_str()
         );
     }
-    let Some(device_url) = &config.device_url else {
+    let http = http_client(config)?;
+    let answer = match (how, &config.device_url) {
+        (SignIn::Device, Some(device_url)) => by_device(config, &http, device_url, out).await?,
+        (SignIn::Browser { port }, _) => in_browser(config, &http, port, out).await?,
+        (SignIn::Device, None) => in_browser(config, &http, 0, out).await?,
+    };
+    let Some(refresh) = answer.refresh_token.filter(|t| !t.is_empty()) else {
         anyhow::bail!(
-            "[{section}.oauth2] has no device_url: set it (the device authorization endpoint), or provider = \"microsoft\" or \"google\""
+            "the sign-in worked but the token endpoint gave no refresh token: add offline_access to [{section}.oauth2] scope (Microsoft), then sign in again"
         );
     };
-    let http = http_client(config)?;
+    store
+        .set_oauth_refresh_token(&config.stored_as(), &Secret::new(refresh))
+        .await?;
+    writeln!(
+        out,
+        "Signed in: the refresh token for {} is stored in the database; every daemon on it uses it from now on.",
+        config.username
+    )?;
+    Ok(())
+}
+
+/// The device-code flow (RFC 8628): the token endpoint's answer.
+async fn by_device(
+    config: &OAuth2Config,
+    http: &reqwest::Client,
+    device_url: &str,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<TokenAnswer> {
+    let section = &config.section;
     let secret = config.client_secret.as_ref().map(Secret::expose);
-    let mut pairs: Vec<(&str, &str)> = vec![("client_id", &config.client_id)];
-    pairs.push(("scope", &config.scope));
+    let pairs: Vec<(&str, &str)> = vec![("client_id", &config.client_id), ("scope", &config.scope)];
     let answer = http
         .post(device_url)
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -728,7 +764,7 @@ pub async fn login(
         if Instant::now() > deadline {
             anyhow::bail!("the code expired before the sign-in: run `servicedesk oauth login {section}` again");
         }
-        let (status, answer) = match post(&http, &config.token_url, &pairs).await {
+        let (status, answer) = match post(http, &config.token_url, &pairs).await {
             Ok(a) => a,
             Err(reason) => {
                 // Network trouble while waiting: keep waiting.
@@ -737,39 +773,205 @@ pub async fn login(
             }
         };
         match answer.error.as_deref() {
-            None if (200..300).contains(&status) => {
-                let Some(refresh) = answer.refresh_token.filter(|t| !t.is_empty()) else {
-                    anyhow::bail!(
-                        "the sign-in worked but the token endpoint gave no refresh token: add offline_access to [{section}.oauth2] scope (Microsoft), then sign in again"
-                    );
-                };
-                store
-                    .set_oauth_refresh_token(&config.stored_as(), &Secret::new(refresh))
-                    .await?;
-                writeln!(
-                    out,
-                    "Signed in: the refresh token for {} is stored in the database; every daemon on it uses it from now on.",
-                    config.username
-                )?;
-                return Ok(());
-            }
+            None if (200..300).contains(&status) => return Ok(answer),
             Some("authorization_pending") => {}
             Some("slow_down") => interval += Duration::from_secs(5),
             Some("expired_token") => anyhow::bail!(
                 "the code expired before the sign-in: run `servicedesk oauth login {section}` again"
             ),
             Some("access_denied") => anyhow::bail!("the sign-in was declined"),
-            Some(other) => anyhow::bail!(
-                "the token endpoint refused: {}{}",
-                shorten(other),
-                answer
-                    .error_description
-                    .as_deref()
-                    .map(|d| format!(" ({})", shorten(d)))
-                    .unwrap_or_default()
-            ),
+            Some(other) => anyhow::bail!("the token endpoint refused: {}", refusal(other, &answer)),
             None => anyhow::bail!("the token endpoint answered HTTP {status} without a token"),
         }
+    }
+}
+
+/// `error (description)`, short, for a message.
+fn refusal(error: &str, answer: &TokenAnswer) -> String {
+    format!(
+        "{}{}",
+        shorten(error),
+        answer
+            .error_description
+            .as_deref()
+            .map(|d| format!(" ({})", shorten(d)))
+            .unwrap_or_default()
+    )
+}
+
+/// base64url of `n` random bytes.
+fn random_text(n: usize) -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random source: {e}"))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// `%41+b` as `A b`.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How long the browser sign-in may take.
+const BROWSER_WAIT: Duration = Duration::from_secs(600);
+
+/// The authorization code with PKCE (RFC 7636), redirected to a loopback
+/// address (RFC 8252): the token endpoint's answer.
+async fn in_browser(
+    config: &OAuth2Config,
+    http: &reqwest::Client,
+    port: u16,
+    out: &mut (dyn std::io::Write + Send),
+) -> anyhow::Result<TokenAnswer> {
+    use base64::Engine;
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let section = &config.section;
+    let Some(auth_url) = &config.auth_url else {
+        anyhow::bail!(
+            "[{section}.oauth2] has neither device_url nor auth_url: set one (the provider's device authorization or authorization endpoint), or provider = \"microsoft\" or \"google\""
+        );
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| anyhow::anyhow!("127.0.0.1:{port}: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let redirect = format!("http://127.0.0.1:{port}/");
+    let verifier = random_text(32)?;
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let state = random_text(16)?;
+    let query = form(&[
+        ("response_type", "code"),
+        ("client_id", &config.client_id),
+        ("redirect_uri", &redirect),
+        ("scope", &config.scope),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("state", &state),
+        // Google: a refresh token, and asked for again on a new sign-in.
+        ("access_type", "offline"),
+        ("prompt", "consent"),
+        ("login_hint", &config.username),
+    ]);
+    let separator = if auth_url.contains('?') { '&' } else { '?' };
+    writeln!(
+        out,
+        "To let servicedesk read and send mail as {}, open in a browser on this machine\n\
+         (or through `ssh -L {port}:127.0.0.1:{port}` with `--port {port}`)\n\n    {auth_url}{separator}{query}\n",
+        config.username
+    )?;
+    writeln!(out, "Waiting for the sign-in ...")?;
+    out.flush()?;
+    let deadline = Instant::now() + BROWSER_WAIT;
+    let code = loop {
+        let (mut socket, _) = tokio::time::timeout_at(deadline, listener.accept())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "no sign-in within {} minutes: run `servicedesk oauth login {section}` again",
+                    BROWSER_WAIT.as_secs() / 60
+                )
+            })??;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 2048];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let target = head.split_whitespace().nth(1).unwrap_or_default();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let params: HashMap<String, String> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (form_decode(k), form_decode(v)))
+            .collect();
+        let reply = |status: &str, text: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            )
+        };
+        if path != "/" || (!params.contains_key("code") && !params.contains_key("error")) {
+            // The browser's other requests (a favicon).
+            let _ = socket
+                .write_all(reply("404 Not Found", "not here\n").as_bytes())
+                .await;
+            continue;
+        }
+        if params.get("state") != Some(&state) {
+            let _ = socket
+                .write_all(
+                    reply("400 Bad Request", "This answer is not for this sign-in.\n").as_bytes(),
+                )
+                .await;
+            continue;
+        }
+        if let Some(error) = params.get("error") {
+            let _ = socket
+                .write_all(
+                    reply(
+                        "200 OK",
+                        "The sign-in was declined; servicedesk has nothing.\n",
+                    )
+                    .as_bytes(),
+                )
+                .await;
+            anyhow::bail!("the sign-in was declined: {}", shorten(error));
+        }
+        let _ = socket
+            .write_all(
+                reply(
+                    "200 OK",
+                    "Signed in: servicedesk has the sign-in. You can close this window.\n",
+                )
+                .as_bytes(),
+            )
+            .await;
+        break params.get("code").cloned().unwrap_or_default();
+    };
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("client_id", &config.client_id),
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", &redirect),
+        ("code_verifier", &verifier),
+    ];
+    if let Some(s) = config.client_secret.as_ref().map(Secret::expose) {
+        pairs.push(("client_secret", s));
+    }
+    let (status, answer) = post(http, &config.token_url, &pairs)
+        .await
+        .map_err(|reason| anyhow::anyhow!("{}: {reason}", config.token_url))?;
+    match answer.error.as_deref() {
+        None if (200..300).contains(&status) => Ok(answer),
+        Some(error) => anyhow::bail!("the token endpoint refused: {}", refusal(error, &answer)),
+        None => anyhow::bail!("the token endpoint answered HTTP {status} without a token"),
     }
 }
 
@@ -789,6 +991,12 @@ mod tests {
             "n,a=a=2Cb=3Dc@d.test,\x01host=imap.test\x01port=993\x01auth=Bearer tok\x01\x01"
         );
         assert!(!format!("{:?}", xoauth2("a", &t)).contains("tok"));
+    }
+
+    #[test]
+    fn forms_are_decoded() {
+        assert_eq!(form_decode("a+b%2Fc%C3%A9%"), "a b/cé%");
+        assert_eq!(form_decode(&form(&[("x", "4/0Ab-_ ~")])[2..]), "4/0Ab-_ ~");
     }
 
     #[test]

@@ -48,10 +48,11 @@ fn oauth_config(
         );
     let table = |section: &str| {
         format!(
-            "[{section}.oauth2]\ntoken_url = \"{}\"\ndevice_url = \"{}\"\nclient_id = \"{OAUTH_CLIENT_ID}\"\n\
+            "[{section}.oauth2]\ntoken_url = \"{}\"\ndevice_url = \"{}\"\nauth_url = \"{}\"\nclient_id = \"{OAUTH_CLIENT_ID}\"\n\
              client_secret = \"{OAUTH_CLIENT_SECRET}\"\nscope = \"mail\"\ngrant = \"{grant}\"\n",
             oauth.url("/token"),
             oauth.url("/devicecode"),
+            oauth.url("/authorize"),
         )
     };
     let text = format!("{base}\n{}\n{}\n{extra}", table("imap"), table("smtp"));
@@ -115,6 +116,74 @@ async fn login(config: &Path, dir: &Path, oauth: &OAuthServer, section: &str) ->
     assert!(
         out.status.success(),
         "oauth login failed: {all}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("Signed in"), "{all}");
+    all
+}
+
+/// `servicedesk oauth login SECTION --browser`, the test being the browser:
+/// it opens the address shown, signs in (as the login hint) and is sent back
+/// to the command's loopback address.
+async fn login_in_browser(config: &Path, dir: &Path, section: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+        .arg("--config")
+        .arg(config)
+        .args(["oauth", "login", section, "--browser"])
+        .current_dir(dir)
+        .env_remove("SERVICEDESK_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start oauth login --browser");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut shown = Vec::new();
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("oauth login --browser showed no address: {shown:?}"));
+        shown.push(line.clone());
+        if let Some(at) = line.trim().strip_prefix("http://") {
+            break format!("http://{at}");
+        }
+    };
+    assert!(address.contains("code_challenge_method=S256"), "{address}");
+    let redirect = address
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("redirect_uri="))
+        .expect("a redirect_uri")
+        .replace("%3A", ":")
+        .replace("%2F", "/");
+    // An answer that is not for this sign-in is turned away.
+    let forged = reqwest::get(format!("{redirect}?code=forged&state=forged"))
+        .await
+        .expect("the loopback address answers");
+    assert_eq!(forged.status(), 400);
+    // The browser: the sign-in page sends it back with the code.
+    let page = reqwest::get(&address).await.expect("the sign-in");
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("You can close this window"));
+    let out = child.wait_with_output().expect("oauth login ends");
+    reader.join().expect("stdout reader");
+    let all = format!(
+        "{}\n{}",
+        shown.join("\n"),
+        rx.try_iter().collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        out.status.success(),
+        "oauth login --browser failed: {all}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(all.contains("Signed in"), "{all}");
@@ -428,6 +497,27 @@ async fn a_refresh_token_stored_by_oauth_login_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_token_stored_by_oauth_login_postgres() {
     refresh_token_from_oauth_login(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_from_a_browser_sign_in() {
+    let oauth = OAuthServer::start(3600);
+    let servers = MailServers::start_with_oauth(&oauth);
+    let db = Db::sqlite(servers.dir());
+    let store = db.store().await;
+    import_standard_registry(&store).await;
+    let config = oauth_config(&servers, &db, &oauth, "refresh_token", "");
+    login_in_browser(&config, servers.dir(), "imap").await;
+    assert_eq!(oauth.count("authorization_code:ok").await, 1);
+    assert_eq!(oauth.count("authorization_code:invalid_grant").await, 0);
+    servers
+        .append("INBOX", &simple_incident("oauth-browser@delinde.example"))
+        .await;
+    let out = run_servicedesk(&config, servers.dir(), &["run", "--once"], None);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(servers.count("INBOX").await, 0, "{}", describe(&out));
+    assert_eq!(servers.sent().len(), 1, "{}", describe(&out));
+    assert_eq!(auth_of(&servers, 1).0, "XOAUTH2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

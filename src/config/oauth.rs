@@ -64,6 +64,9 @@ pub struct OAuth2Config {
     pub token_url: String,
     /// The device authorization endpoint (RFC 8628) of `oauth login`.
     pub device_url: Option<String>,
+    /// The authorization endpoint of `oauth login --browser` (the
+    /// authorization code with PKCE, answered on a loopback address).
+    pub auth_url: Option<String>,
     pub client_id: String,
     pub client_secret: Option<Secret>,
     /// Instead of a secret: a certificate registered with the application
@@ -169,6 +172,8 @@ pub(super) struct RawOAuth2 {
     token_url: Option<String>,
     #[serde(default)]
     device_url: Option<String>,
+    #[serde(default)]
+    auth_url: Option<String>,
     client_id: String,
     #[serde(default)]
     client_secret: Option<String>,
@@ -235,19 +240,26 @@ impl RawOAuth2 {
                 "token_url = {token_url:?} must be an https:// address"
             )));
         }
+        // Google's device flow does not grant the mail scope: its sign-in
+        // goes through the browser.
         let device_url = match (&self.device_url, self.provider) {
             (Some(u), _) => Some(u.trim().to_string()),
-            (None, Some(Provider::Google)) => {
-                Some("https://oauth2.googleapis.com/device/code".into())
-            }
             (None, Some(Provider::Microsoft)) => microsoft("devicecode"),
+            (None, _) => None,
+        };
+        let auth_url = match (&self.auth_url, self.provider) {
+            (Some(u), _) => Some(u.trim().to_string()),
+            (None, Some(Provider::Google)) => {
+                Some("https://accounts.google.com/o/oauth2/v2/auth".into())
+            }
+            (None, Some(Provider::Microsoft)) => microsoft("authorize"),
             (None, None) => None,
         };
-        if let Some(u) = &device_url {
-            if !http_url(u) {
-                return Err(err(format!(
-                    "device_url = {u:?} must be an https:// address"
-                )));
+        for (key, url) in [("device_url", &device_url), ("auth_url", &auth_url)] {
+            if let Some(u) = url {
+                if !http_url(u) {
+                    return Err(err(format!("{key} = {u:?} must be an https:// address")));
+                }
             }
         }
         let client_id = self.client_id.trim().to_string();
@@ -324,6 +336,7 @@ impl RawOAuth2 {
             username: username.to_string(),
             token_url,
             device_url,
+            auth_url,
             client_id,
             client_secret,
             certificate,
@@ -400,9 +413,10 @@ mod tests {
         let o = s.oauth2.unwrap();
         assert_eq!(o.grant, Grant::RefreshToken);
         assert_eq!(o.scope, "https://mail.google.com/");
+        assert_eq!(o.device_url, None);
         assert_eq!(
-            o.device_url.as_deref(),
-            Some("https://oauth2.googleapis.com/device/code")
+            o.auth_url.as_deref(),
+            Some("https://accounts.google.com/o/oauth2/v2/auth")
         );
         assert!(s.credentials.is_none());
     }
