@@ -23,6 +23,9 @@ Control, for the tests:
     POST /control/deny      user_code
     POST /control/revoke    username              every refresh and access token of
                                                   that user stops working
+    POST /control/revoke_access  username         only the access tokens of that user
+                                                  stop working (as when a server drops
+                                                  its sessions): refresh tokens still do
     POST /control/lifetime  seconds               lifetime of tokens issued from now on
     GET  /control/state     counts: token requests by grant and result,
                             introspections (active / inactive), the tokens issued
@@ -204,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
                 "/control/approve": self.approve,
                 "/control/deny": self.deny,
                 "/control/revoke": self.revoke,
+                "/control/revoke_access": self.revoke_access,
                 "/control/lifetime": self.lifetime,
             }.get(self.path)
             if route is None:
@@ -352,6 +356,12 @@ class Handler(BaseHTTPRequestHandler):
             for token in [t for t, v in STATE[table].items() if v["username"] == user]:
                 del STATE[table][token]
         count("revoke")
+        self.answer(200, {"ok": True})
+
+    def revoke_access(self, f):
+        user = f.get("username")
+        for token in [t for t, v in STATE["access"].items() if v["username"] == user]:
+            del STATE["access"][token]
         self.answer(200, {"ok": True})
 
     def lifetime(self, f):

@@ -560,6 +560,51 @@ async fn tokens_that_expire_are_renewed_before_anyone_refuses_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_server_refuses_is_renewed_once() {
+    let oauth = OAuthServer::start(3600);
+    let servers = MailServers::start_with_oauth(&oauth);
+    let db = Db::sqlite(servers.dir());
+    import_standard_registry(&db.store().await).await;
+    let config = oauth_config(&servers, &db, &oauth, "client_credentials", "");
+    let daemon = Daemon::start(&config, servers.dir().join("daemon.log"));
+    servers
+        .append("INBOX", &simple_incident("oauth-renew-1@delinde.example"))
+        .await;
+    assert_eq!(
+        servers.wait_sent(1, Duration::from_secs(60)).await.len(),
+        1,
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(oauth.count("client_credentials:ok").await, 1);
+    // The token in hand, valid for an hour by its own account, stops
+    // working; both connections log in anew.
+    oauth
+        .control("revoke_access", &[("username", SUPPORT_USER)])
+        .await;
+    servers.control("stop-imap");
+    servers.control("start-imap");
+    servers.control("stop-smtp");
+    servers.control("start-smtp");
+    servers
+        .append("INBOX", &simple_incident("oauth-renew-2@delinde.example"))
+        .await;
+    let sent = servers.wait_sent(2, Duration::from_secs(60)).await;
+    assert_eq!(sent.len(), 2, "{}", daemon.log());
+    assert!(sent[1].answers("oauth-renew-2@delinde.example"));
+    assert_eq!(auth_of(&servers, 2).0, "XOAUTH2");
+    // Refused once, renewed once, and the new token shared by IMAP and SMTP.
+    assert!(oauth.count("introspect:inactive").await >= 1);
+    assert_eq!(oauth.count("client_credentials:ok").await, 2);
+    let log = daemon.stop();
+    assert!(
+        log.contains("the server refused the OAuth2 access token; getting a new one"),
+        "{log}"
+    );
+    assert!(!log.contains("OAuth2:"), "no token source failed: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_sign_in_is_told_once_counted_and_recovers_after_a_new_login() {
     let oauth = OAuthServer::start(3);
     let servers = MailServers::start_with_oauth(&oauth);
