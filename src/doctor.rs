@@ -294,6 +294,9 @@ async fn mailbox(imap: &ImapConfig, tokens: &crate::oauth::Tokens) -> Finding {
         }
         Err(e) => {
             let fix = match &e {
+                ImapError::Login { .. } if imap.oauth2.is_some() => {
+                    "the token was refused: check [imap] username and the mailbox's rights for the application (Microsoft 365: IMAP.AccessAsApp, New-ServicePrincipal, Add-MailboxPermission; see the README)"
+                }
                 ImapError::Login { .. } => {
                     "check [imap] username and password (or password_file / password_env)"
                 }
@@ -358,7 +361,9 @@ async fn smtp(config: &Config, tokens: &crate::oauth::Tokens) -> Finding {
             let (crate::smtp::Failure::Permanent(text)
             | crate::smtp::Failure::Transient(text)
             | crate::smtp::Failure::Unreachable(text)) = e;
-            let fix = if text.contains("login refused") {
+            let fix = if text.contains("login refused") && smtp.oauth2.is_some() {
+                "the token was refused: check [smtp] username and the application's right to send as it (Microsoft 365: SMTP.SendAsApp, and SMTP AUTH on for the mailbox; see the README)"
+            } else if text.contains("login refused") {
                 "check [smtp] username and password (or password_file / password_env)"
             } else if text.contains("certificate") {
                 "the server's certificate is not trusted: set [smtp] ca_file, or check host"

@@ -252,6 +252,19 @@ fn shorten(s: &str) -> String {
     cut
 }
 
+/// An error and its causes, on one line (reqwest's own says only "error
+/// sending request").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// POSTs `pairs` to `url`; the answer's JSON and HTTP status.
 async fn post(
     http: &reqwest::Client,
@@ -266,12 +279,12 @@ async fn post(
         .send()
         .await
         // Without the URL: reqwest's errors name it, and ours does already.
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(|e| causes(&e.without_url()))?;
     let status = answer.status().as_u16();
     let body = answer
         .bytes()
         .await
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(|e| causes(&e.without_url()))?;
     let parsed = serde_json::from_slice::<TokenAnswer>(&body)
         .map_err(|_| format!("HTTP {status} without a JSON answer"))?;
     Ok((status, parsed))

@@ -1,5 +1,5 @@
 //! The support mailbox over IMAP: connect (implicit TLS, STARTTLS or plain),
-//! log in, fetch messages in UID batches without marking them read, and move
+//! log in (a password, or an OAuth2 token from [`crate::oauth`]), fetch messages in UID batches without marking them read, and move
 //! them to the processed or quarantine folder once their outcome is committed.
 //!
 //! The source knows nothing about tickets; it hands out raw bytes with a
@@ -242,6 +242,7 @@ impl ImapSource {
     ///
     /// [`ImapError::Connection`] for network and TLS trouble,
     /// [`ImapError::Login`] when the credentials are refused,
+    /// [`ImapError::Token`] when no OAuth2 token could be had,
     /// [`ImapError::Command`] when the mailbox cannot be selected.
     pub async fn connect(config: &ImapConfig, tokens: &Tokens) -> Result<ImapSource, ImapError> {
         let server = server_name(config);
