@@ -219,7 +219,7 @@ async fn oauth(
             return failed(
                 part,
                 format!("{e:#}"),
-                &format!("check [{}.oauth2] ca_file", section.section),
+                &format!("check {} ca_file", section.table()),
             )
         }
     };
@@ -239,12 +239,12 @@ async fn oauth(
                     format!("run `servicedesk oauth login {}`", section.section)
                 }
                 crate::oauth::OAuthError::Refused { .. } => format!(
-                    "check [{}.oauth2] client_id, client_secret, tenant and scope, and the application's permissions",
-                    section.section
+                    "check {} client_id, client_secret (or certificate), tenant and scope, and the application's permissions",
+                    section.table()
                 ),
                 crate::oauth::OAuthError::Unreachable { .. } => format!(
-                    "check [{}.oauth2] token_url (or tenant) and that the endpoint is reachable",
-                    section.section
+                    "check {} token_url (or tenant) and that the endpoint is reachable",
+                    section.table()
                 ),
                 crate::oauth::OAuthError::Store { .. } => {
                     "the sign-in is kept in the database: fix [database] first".to_string()

@@ -45,7 +45,7 @@ pub enum OAuthError {
     Revoked { section: String, username: String },
     /// The endpoint refused the request for another reason (wrong client
     /// id or secret, scope not granted, ...): a setting to fix.
-    #[error("[{section}] OAuth2: the token endpoint refused: {error}{description}; check [{section}.oauth2] client_id, client_secret, tenant and scope, and the permissions granted to the application")]
+    #[error("[{section}] OAuth2: the token endpoint refused: {error}{description}; check {} client_id, client_secret (or certificate), tenant and scope, and the permissions granted to the application", crate::config::oauth::table_of(section))]
     Refused {
         section: String,
         error: String,
@@ -212,7 +212,7 @@ impl Tokens {
 /// An HTTP client for the token endpoints: our TLS settings, no redirects.
 fn http_client(config: &OAuth2Config) -> anyhow::Result<reqwest::Client> {
     let tls = crate::tls::client_config(config.ca_file.as_deref())
-        .map_err(|e| anyhow::anyhow!("[{}.oauth2] {e:#}", config.section))?;
+        .map_err(|e| anyhow::anyhow!("{} {e:#}", config.table()))?;
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls((*tls).clone())
         .timeout(REQUEST_TIMEOUT)
@@ -281,10 +281,7 @@ async fn post(
         // Without the URL: reqwest's errors name it, and ours does already.
         .map_err(|e| causes(&e.without_url()))?;
     let status = answer.status().as_u16();
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|e| causes(&e.without_url()))?;
+    let body = answer.bytes().await.map_err(|e| causes(&e.without_url()))?;
     let parsed = serde_json::from_slice::<TokenAnswer>(&body)
         .map_err(|_| format!("HTTP {status} without a JSON answer"))?;
     Ok((status, parsed))
@@ -697,10 +694,10 @@ pub async fn login(
     how: SignIn,
     out: &mut (dyn std::io::Write + Send),
 ) -> anyhow::Result<()> {
-    let section = &config.section;
     if config.grant != Grant::RefreshToken {
         anyhow::bail!(
-            "[{section}.oauth2] uses grant = \"{}\": nobody signs in; `oauth login` is for grant = \"refresh_token\"",
+            "{} uses grant = \"{}\": nobody signs in; `oauth login` is for grant = \"refresh_token\"",
+            config.table(),
             config.grant.as_str()
         );
     }
@@ -712,7 +709,8 @@ pub async fn login(
     };
     let Some(refresh) = answer.refresh_token.filter(|t| !t.is_empty()) else {
         anyhow::bail!(
-            "the sign-in worked but the token endpoint gave no refresh token: add offline_access to [{section}.oauth2] scope (Microsoft), then sign in again"
+            "the sign-in worked but the token endpoint gave no refresh token: add offline_access to {} scope (Microsoft), then sign in again",
+            config.table()
         );
     };
     store
@@ -864,7 +862,8 @@ async fn in_browser(
     let section = &config.section;
     let Some(auth_url) = &config.auth_url else {
         anyhow::bail!(
-            "[{section}.oauth2] has neither device_url nor auth_url: set one (the provider's device authorization or authorization endpoint), or provider = \"microsoft\" or \"google\""
+            "{} has neither device_url nor auth_url: set one (the provider's device authorization or authorization endpoint), or provider = \"microsoft\" or \"google\"",
+            config.table()
         );
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -78,7 +78,22 @@ pub struct OAuth2Config {
     pub ca_file: Option<PathBuf>,
 }
 
+/// How people find a section's oauth2 table in the file: `[imap.oauth2]`,
+/// `[smtp.oauth2]`, or for a further mailbox `[imap.oauth2] of the 2nd
+/// [[imap]]`.
+pub fn table_of(section: &str) -> String {
+    match section.split_once('.') {
+        Some((kind, n)) => format!("[{kind}.oauth2] of [[{kind}]] number {n}"),
+        None => format!("[{section}.oauth2]"),
+    }
+}
+
 impl OAuth2Config {
+    /// [`table_of`] this section.
+    pub fn table(&self) -> String {
+        table_of(&self.section)
+    }
+
     /// Under which name the refresh token is stored: the client and the
     /// account, so `[imap]` and `[smtp]` of one account share one sign-in.
     pub fn stored_as(&self) -> String {
@@ -205,7 +220,7 @@ impl RawOAuth2 {
         section: &str,
         username: &str,
     ) -> Result<OAuth2Config, ConfigError> {
-        let at = format!("[{section}.oauth2]");
+        let at = table_of(section);
         let err = |m: String| ConfigError::new(path, format!("{at}: {m}"));
         let grant = self.grant.unwrap_or(match self.provider {
             Some(Provider::Google) => Grant::RefreshToken,
@@ -359,13 +374,15 @@ pub(super) fn check_method(
     let fail = |m: &str| Err(ConfigError::new(path, format!("[{section}]: {m}")));
     match (auth, has_table, has_password) {
         (AuthMethod::Oauth2, false, _) => fail(&format!(
-            "auth = \"oauth2\" needs a [{section}.oauth2] table (provider, tenant, client_id, ...)"
+            "auth = \"oauth2\" needs a {} table (provider, tenant, client_id, ...)",
+            table_of(section)
         )),
         (AuthMethod::Oauth2, true, true) => fail(
             "auth = \"oauth2\" logs in with tokens: remove password, password_file or password_env",
         ),
         (AuthMethod::Password, true, _) => fail(&format!(
-            "a [{section}.oauth2] table is set: add auth = \"oauth2\" to use it"
+            "a {} table is set: add auth = \"oauth2\" to use it",
+            table_of(section)
         )),
         _ => Ok(()),
     }
@@ -399,6 +416,11 @@ mod tests {
         assert_eq!(o.scope, "https://outlook.office365.com/.default");
         assert_eq!(o.grant, Grant::ClientCredentials);
         assert_eq!(o.section, "imap");
+        assert_eq!(o.table(), "[imap.oauth2]");
+        assert_eq!(
+            super::table_of("imap.2"),
+            "[imap.oauth2] of [[imap]] number 2"
+        );
         assert!(!format!("{c:?}").contains("s3cret-value"));
     }
 
