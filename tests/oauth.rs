@@ -661,6 +661,20 @@ async fn a_revoked_sign_in_is_told_once_counted_and_recovers_after_a_new_login()
         Some(1.0),
         "{text}"
     );
+    // The alert rules name only OAuth2 metrics that are served.
+    let alerts = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/prometheus-alerts.yml"),
+    )
+    .unwrap();
+    let names = regex::Regex::new(r"servicedesk_oauth_[a-z_]+").unwrap();
+    assert!(names.is_match(&alerts));
+    for name in names.find_iter(&alerts) {
+        assert!(
+            text.contains(&format!("# TYPE {} ", name.as_str())),
+            "contrib/prometheus-alerts.yml names {}, which /metrics does not have",
+            name.as_str()
+        );
+    }
     // While nobody signs in again, the daemon keeps retrying the mailbox
     // with backoff, but the refused grant is not sent to the endpoint again.
     let refused = oauth.count("refresh_token:invalid_grant").await;
