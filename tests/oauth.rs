@@ -450,6 +450,16 @@ async fn refresh_token_from_oauth_login(backend: Backend) {
     );
     assert_eq!(servers.count("INBOX").await, 1);
 
+    let doctor = run_servicedesk(&config, servers.dir(), &["doctor"], None);
+    assert_eq!(doctor.status.code(), Some(1), "{}", describe(&doctor));
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        report.contains("oauth2 [imap] support@example.test")
+            && report.contains("run `servicedesk oauth login imap`"),
+        "{}",
+        describe(&doctor)
+    );
+
     let said = login(&config, servers.dir(), &oauth, "imap").await;
     assert!(
         said.contains("The same sign-in serves [smtp] too."),
