@@ -510,6 +510,65 @@ async fn a_refresh_token_stored_by_oauth_login_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_device_sign_in_stores_nothing() {
+    let oauth = OAuthServer::start(3600);
+    let servers = MailServers::start_with_oauth(&oauth);
+    let db = Db::sqlite(servers.dir());
+    let store = db.store().await;
+    let config = oauth_config(&servers, &db, &oauth, "refresh_token", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+        .arg("--config")
+        .arg(&config)
+        .args(["oauth", "login", "smtp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start oauth login");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = lines.next().expect("a line").expect("stdout");
+        if line.contains("enter the code") {
+            break lines
+                .by_ref()
+                .map(|l| l.unwrap())
+                .find(|l| !l.trim().is_empty())
+                .unwrap()
+                .trim()
+                .to_string();
+        }
+    };
+    oauth.control("deny", &[("user_code", &code)]).await;
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("Waiting")), "{rest:?}");
+    let out = child.wait_with_output().expect("oauth login ends");
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the sign-in was declined"),
+        "{}",
+        describe(&out)
+    );
+    let name = format!("{OAUTH_CLIENT_ID} {SUPPORT_USER}");
+    assert!(store.oauth_refresh_token(&name).await.unwrap().is_none());
+    // And a section that needs nobody's sign-in says so.
+    let other = oauth_config(&servers, &db, &oauth, "client_credentials", "");
+    let out = run_servicedesk(&other, servers.dir(), &["oauth", "login", "imap"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        describe(&out).contains("nobody signs in"),
+        "{}",
+        describe(&out)
+    );
+    let out = run_servicedesk(&other, servers.dir(), &["oauth", "login", "imap.7"], None);
+    assert!(
+        describe(&out)
+            .contains("no OAuth2 section \"imap.7\" (sections with auth = \"oauth2\": imap, smtp)"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_token_from_a_browser_sign_in() {
     let oauth = OAuthServer::start(3600);
     let servers = MailServers::start_with_oauth(&oauth);
@@ -710,8 +769,17 @@ async fn a_revoked_sign_in_is_told_once_counted_and_recovers_after_a_new_login()
         Some(0.0),
         "{text}"
     );
+    let state = oauth.state().await;
     let log = daemon.stop();
     assert!(log.contains("work again"), "{log}");
+    // No access or refresh token, nor the client's secret, in the log.
+    for token in ["access_tokens", "refresh_tokens"]
+        .iter()
+        .flat_map(|k| state[k].as_array().unwrap().clone())
+    {
+        assert!(!log.contains(token.as_str().unwrap()), "{log}");
+    }
+    assert!(!log.contains(OAUTH_CLIENT_SECRET), "{log}");
     assert_eq!(log.lines().filter(|l| l.contains(fix)).count(), 1, "{log}");
 }
 
