@@ -437,12 +437,21 @@ async fn oauth(config: &Config, command: OauthCommand) -> anyhow::Result<ExitCod
                 return Ok(ExitCode::SUCCESS);
             }
             let store = open_store(config).await?;
-            let tokens = crate::oauth::Tokens::new(store);
+            let tokens = crate::oauth::Tokens::new(store.clone());
+            tokens.prepare(config)?;
             let mut ok = true;
             for s in &sections {
+                let signed_in = match s.grant {
+                    crate::config::Grant::RefreshToken => store
+                        .oauth_refresh_token_stored_at(&s.stored_as())
+                        .await?
+                        .map(|at| format!(", sign-in stored {at}"))
+                        .unwrap_or_default(),
+                    crate::config::Grant::ClientCredentials => String::new(),
+                };
                 match tokens.source(s)?.token().await {
                     Ok(_) => println!(
-                        "ok      [{}] {} ({}): access token obtained",
+                        "ok      [{}] {} ({}{signed_in}): access token obtained",
                         s.section,
                         s.username,
                         s.grant.as_str()

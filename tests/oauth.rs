@@ -497,6 +497,15 @@ async fn refresh_token_from_oauth_login(backend: Backend) {
     assert_eq!(known, vec![now.expose()]);
     assert_eq!(oauth.count("refresh_token:invalid_grant").await, 0);
     assert!(!describe(&out).contains(now.expose()));
+    // `oauth status` says when the sign-in was stored (and rotates it once more).
+    let status = run_servicedesk(&config, servers.dir(), &["oauth", "status"], None);
+    assert!(status.status.success(), "{}", describe(&status));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("(refresh_token, sign-in stored 20"),
+        "{}",
+        describe(&status)
+    );
+    assert_eq!(oauth.count("refresh_token:invalid_grant").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
