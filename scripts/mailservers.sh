@@ -19,6 +19,10 @@
 # free ports on 127.0.0.1.  The ports used are written to DIR/ports.env.
 # DOVECOT_IMAP_CAPABILITY at `start`: the capabilities Dovecot announces after
 # login (e.g. without MOVE and IDLE, to test the fallbacks).
+# OAUTH_INTROSPECT_URL at `start`: also accept OAuth2 bearer tokens (IMAP
+# XOAUTH2 and OAUTHBEARER through Dovecot's oauth2 passdb, SMTP AUTH XOAUTH2
+# in the sink), checked at this RFC 7662 introspection endpoint (e.g. the one
+# of scripts/oauth_server.py). Kept in DIR/oauth-introspect for restarts.
 #
 # Layout of DIR:
 #   ports.env              IMAP_PORT=.. IMAPS_PORT=.. SMTP_PORT=.. SMTPS_PORT=..
@@ -300,6 +304,25 @@ write_dovecot_conf() {
   chmod 600 "$users_tmp"
   mv -f "$users_tmp" "$DIR/users"
 
+  # OAuth2: tokens are checked by the introspection endpoint; passwords
+  # still work (the passwd-file is asked first).
+  local mechanisms="plain login" oauth_passdb=""
+  if [[ -s "$DIR/oauth-introspect" ]]; then
+    mechanisms="plain login xoauth2 oauthbearer"
+    cat > "$DIR/dovecot-oauth2.conf.ext" <<EOF2
+introspection_mode = post
+introspection_url = $(cat "$DIR/oauth-introspect")
+username_attribute = username
+active_attribute = active
+active_value = true
+EOF2
+    oauth_passdb="passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DIR/dovecot-oauth2.conf.ext
+}"
+  fi
+
   local dh=""
   if [[ -s /usr/share/dovecot/dh.pem ]]; then
     dh="ssl_dh = </usr/share/dovecot/dh.pem"
@@ -326,7 +349,7 @@ $dh
 ssl_min_protocol = TLSv1.2
 
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = $mechanisms
 auth_failure_delay = 0
 first_valid_uid = 1
 first_valid_gid = 1
@@ -335,6 +358,7 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $DIR/users
 }
+$oauth_passdb
 userdb {
   driver = passwd-file
   args = username_format=%u $DIR/users
@@ -410,9 +434,13 @@ start_smtp() {
   rm -f "$DIR/smtp.pid"
   # setsid + no inherited stdio: the caller (a test harness reading our output
   # through a pipe) must not wait for the background server.
+  local oauth=()
+  if [[ -s "$DIR/oauth-introspect" ]]; then
+    oauth=(--oauth-introspect "$(cat "$DIR/oauth-introspect")")
+  fi
   setsid "$PY" "$SCRIPT_DIR/smtp_sink.py" \
     --host 127.0.0.1 --port "$SMTP_PORT" --tls-port "$SMTPS_PORT" --outdir "$DIR/smtp-out" \
-    --cert "$DIR/tls/cert.pem" --key "$DIR/tls/key.pem" \
+    --cert "$DIR/tls/cert.pem" --key "$DIR/tls/key.pem" "${oauth[@]}" \
     --pidfile "$DIR/smtp.pid" </dev/null >>"$DIR/smtp.log" 2>&1 &
   local launched=$!
   echo "$launched" > "$DIR/smtp.launch.pid"
@@ -524,6 +552,9 @@ await_or_fail() {
 
 cmd_start() {
   local attempt
+  if [[ -n "${OAUTH_INTROSPECT_URL:-}" ]]; then
+    echo "$OAUTH_INTROSPECT_URL" > "$DIR/oauth-introspect"
+  fi
   for attempt in 1 2 3; do
     resolve_ports
     if start_imap && start_smtp && await_or_fail "${IMAP_READY[@]}" "${SMTP_READY[@]}"; then

@@ -20,9 +20,15 @@ DATA is answered with "451 4.3.0 try again later"; "permfail" gives
 "554 5.7.1 rejected"; anything else (or no file) accepts.  The file is read for
 every message, so tests can switch modes while the server runs.
 
+With --oauth-introspect URL, AUTH XOAUTH2 is offered too: the bearer token
+is checked at that RFC 7662 introspection endpoint (active, and issued for the
+user named in the SASL string) and refused with 535 otherwise.  The .json then
+says "auth_mechanism": "XOAUTH2".
+
 Usage:
     smtp_sink.py --port PORT --outdir OUTDIR [--host 127.0.0.1]
                  [--cert cert.pem --key key.pem] [--pidfile FILE]
+                 [--oauth-introspect URL]
 
 Exits cleanly (status 0, pid file removed) on SIGTERM or SIGINT.
 """
@@ -34,8 +40,11 @@ import logging
 import os
 import re
 import signal
+import base64
 import ssl
 import sys
+import urllib.parse
+import urllib.request
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -55,7 +64,46 @@ def _accept_any(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True, handled=True, auth_data=_text(login))
 
 
-class CaptureHandler:
+def _introspect(url, token):
+    body = urllib.parse.urlencode({"token": token}).encode("ascii")
+    with urllib.request.urlopen(url, data=body, timeout=10) as answer:
+        return json.load(answer)
+
+
+class OAuthHandler:
+    """AUTH XOAUTH2, checked at an introspection endpoint (mixed into the handler)."""
+
+    introspect_url = None
+
+    async def auth_XOAUTH2(self, server, args):
+        if len(args) > 1:
+            initial = args[1]
+        else:
+            initial = await server.challenge_auth("", encode_to_b64=False)
+            if not isinstance(initial, bytes):
+                return AuthResult(success=False, handled=False)
+            initial = initial.decode("ascii", "replace")
+        try:
+            fields = base64.b64decode(initial).decode("utf-8").split("\x01")
+            user = next(f[5:] for f in fields if f.startswith("user="))
+            token = next(f[12:] for f in fields if f.startswith("auth=Bearer "))
+        except Exception:
+            return AuthResult(success=False, handled=False, message="501 5.5.2 malformed XOAUTH2")
+        loop = asyncio.get_running_loop()
+        try:
+            info = await loop.run_in_executor(None, _introspect, self.introspect_url, token)
+        except Exception as e:
+            log.info("introspection failed: %s", e)
+            return AuthResult(success=False, handled=False, message="454 4.7.0 temporary authentication failure")
+        if info.get("active") is True and info.get("username") == user:
+            server.session.sd_mechanism = "XOAUTH2"
+            log.info("AUTH XOAUTH2 as %s accepted", user)
+            return AuthResult(success=True, auth_data=user)
+        log.info("AUTH XOAUTH2 as %s refused (inactive or other user)", user)
+        return AuthResult(success=False, handled=False)
+
+
+class CaptureHandler(OAuthHandler):
     def __init__(self, outdir):
         self.outdir = os.path.abspath(outdir)
         self.mode_file = os.path.join(os.path.dirname(self.outdir), "smtp-mode")
@@ -100,6 +148,7 @@ class CaptureHandler:
             "mail_options": [_text(o) for o in envelope.mail_options],
             "rcpt_options": [_text(o) for o in envelope.rcpt_options],
             "auth_login": _text(getattr(session, "auth_data", None)),
+            "auth_mechanism": getattr(session, "sd_mechanism", None),
             "tls": getattr(session, "ssl", None) is not None
             or server.transport.get_extra_info("ssl_object") is not None,
         }
@@ -125,6 +174,7 @@ def main():
     parser.add_argument("--pidfile")
     parser.add_argument("--hostname", default="smtp.example.test")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--oauth-introspect", help="offer AUTH XOAUTH2, checking tokens here")
     args = parser.parse_args()
 
     logging.basicConfig(
@@ -143,6 +193,7 @@ def main():
         tls_context.load_cert_chain(args.cert, args.key)
 
     handler = CaptureHandler(args.outdir)
+    handler.introspect_url = args.oauth_introspect
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
@@ -158,6 +209,8 @@ def main():
             auth_required=False,
             auth_require_tls=False,
             authenticator=_accept_any,
+            # XOAUTH2 only when tokens can be checked.
+            auth_exclude_mechanism=None if args.oauth_introspect else ["XOAUTH2"],
             loop=loop,
         )
 

@@ -104,6 +104,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// OAuth2 sign-ins of mailboxes and the SMTP server (`auth = "oauth2"`).
+    Oauth {
+        #[command(subcommand)]
+        command: OauthCommand,
+    },
     /// Serve the agents' workspace alone (no mail fetching), on `[web] listen`.
     Web,
     /// Run the real pipeline on the bundled sample mailbox (SQLite, no server needed).
@@ -112,6 +117,27 @@ pub enum Command {
         #[arg(long, default_value = "demo-out")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OauthCommand {
+    /// Sign in once with the device code (Google, delegated Microsoft 365):
+    /// shows a web address and a code, waits, stores the refresh token.
+    Login {
+        /// `imap` (`imap.2`, ... for further mailboxes) or `smtp`.
+        section: String,
+        /// Sign in in a browser that reaches this machine (the authorization
+        /// code with PKCE on a loopback address) rather than with a device
+        /// code; always so for Google.
+        #[arg(long)]
+        browser: bool,
+        /// The loopback port the browser is sent back to (for an SSH tunnel);
+        /// any free one when not given.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Gets an access token for every OAuth2 section now and says how it went.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -377,6 +403,87 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         })
 }
 
+async fn oauth(config: &Config, command: OauthCommand) -> anyhow::Result<ExitCode> {
+    let sections = crate::oauth::sections(config);
+    let names = || {
+        let n: Vec<&str> = sections.iter().map(|s| s.section.as_str()).collect();
+        if n.is_empty() {
+            "none: no [imap] or [smtp] has auth = \"oauth2\"".to_string()
+        } else {
+            n.join(", ")
+        }
+    };
+    match command {
+        OauthCommand::Login {
+            section,
+            browser,
+            port,
+        } => {
+            let Some(chosen) = sections.iter().find(|s| s.section == section) else {
+                anyhow::bail!(
+                    "{}: no OAuth2 section {section:?} (sections with auth = \"oauth2\": {})",
+                    config.path.display(),
+                    names()
+                );
+            };
+            let store = open_store(config).await?;
+            let mut out = std::io::stdout();
+            let how = if browser || port != 0 {
+                crate::oauth::SignIn::Browser { port }
+            } else {
+                crate::oauth::SignIn::Device
+            };
+            crate::oauth::login(chosen, &store, how, &mut out).await?;
+            let shared: Vec<&str> = sections
+                .iter()
+                .filter(|s| s.stored_as() == chosen.stored_as() && s.section != chosen.section)
+                .map(|s| s.section.as_str())
+                .collect();
+            if !shared.is_empty() {
+                println!("The same sign-in serves [{}] too.", shared.join("], ["));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OauthCommand::Status => {
+            if sections.is_empty() {
+                println!("no OAuth2 sections ({})", names());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let store = open_store(config).await?;
+            let tokens = crate::oauth::Tokens::new(store.clone());
+            tokens.prepare(config)?;
+            let mut ok = true;
+            for s in &sections {
+                let signed_in = match s.grant {
+                    crate::config::Grant::RefreshToken => store
+                        .oauth_refresh_token_stored_at(&s.stored_as())
+                        .await?
+                        .map(|at| format!(", sign-in stored {at}"))
+                        .unwrap_or_default(),
+                    crate::config::Grant::ClientCredentials => String::new(),
+                };
+                match tokens.source(s)?.token().await {
+                    Ok(_) => println!(
+                        "ok      [{}] {} ({}{signed_in}): access token obtained",
+                        s.section,
+                        s.username,
+                        s.grant.as_str()
+                    ),
+                    Err(e) => {
+                        ok = false;
+                        println!("FAILED  {e}");
+                    }
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
@@ -433,9 +540,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Agents { command } => agents(&config()?, command).await,
+        Command::Oauth { command } => oauth(&config()?, command).await,
         Command::Web => {
             let config = config()?;
             let store = open_store(&config).await?;
+            crate::metrics::allow_on_web(config.metrics.web_token.clone());
             crate::web::serve(&config, store, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -57,6 +57,8 @@ struct Shared {
     outbox: Outbox,
     /// Rung whenever a reply was queued.
     queued: Notify,
+    /// The OAuth2 token sources of the mailboxes and the SMTP server.
+    tokens: crate::oauth::Tokens,
     config: Config,
     /// What the tasks prove about their progress (systemd's watchdog).
     health: Arc<Health>,
@@ -75,13 +77,16 @@ async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
                 config.database.shown_url()
             )
         })?;
-    let transport = Transport::from_config(config)?;
+    let tokens = crate::oauth::Tokens::new(store.clone());
+    tokens.prepare(config)?;
+    let transport = Transport::from_config(config, &tokens)?;
     let pipeline = Pipeline::new(config, store.clone())?;
     let outbox = Outbox::new(store, transport, config.outbox.clone());
     Ok(Arc::new(Shared {
         pipeline,
         outbox,
         queued: Notify::new(),
+        tokens,
         config: config.clone(),
         health: Arc::new(Health::default()),
         step: Duration::from_secs(config.daemon.step_timeout_secs),
@@ -262,7 +267,7 @@ async fn read_all(config: &Config, shared: &Arc<Shared>) -> anyhow::Result<RunSu
             continue;
         }
         let beat = shared.health.register(lease.name(), true, shared.step);
-        let mut source = ImapSource::connect(imap).await?;
+        let mut source = ImapSource::connect(imap, &shared.tokens).await?;
         let result = drain_imap(shared, &mut source, &lease, &mut summary, &stop, &beat).await;
         source.logout().await;
         lease.release().await;
@@ -428,6 +433,7 @@ async fn start(config: &Config, shared: Arc<Shared>) -> anyhow::Result<Running> 
         });
     }
     if config.web.listen.is_some() {
+        crate::metrics::allow_on_web(config.metrics.web_token.clone());
         // The workspace shares the daemon's store and stops with it.
         let listener = crate::web::bind(config).await?;
         let state = crate::web::AppState::new(config, shared.pipeline.store().clone())?;
@@ -616,7 +622,7 @@ async fn watch_imap(
             }
         }
         let result: Result<(), CycleError> = async {
-            let mut source = ImapSource::connect(&config).await?;
+            let mut source = ImapSource::connect(&config, &shared.tokens).await?;
             crate::metrics::mailbox(&name, true, false);
             beat.report(TaskState::Watching, step);
             loop {
@@ -648,7 +654,10 @@ async fn watch_imap(
             }
             Err(e) => {
                 crate::metrics::mailbox(&name, false, false);
-                if failures == 0 {
+                // A token source that needs a person has said so itself, once.
+                let told =
+                    matches!(&e, CycleError::Imap(ImapError::Token(t)) if t.needs_attention());
+                if failures == 0 && !told {
                     tracing::error!(server, error = %e, "mail source unavailable; retrying with backoff");
                 }
                 failures += 1;

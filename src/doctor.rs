@@ -62,8 +62,22 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
     };
     let mut findings = vec![ok("config", path.display().to_string())];
     let store = database(&config, &mut findings).await;
+    let tokens = match &store {
+        Some(store) => crate::oauth::Tokens::new(store.clone()),
+        None => crate::oauth::Tokens::without_store(),
+    };
+    if let Err(e) = tokens.prepare(&config) {
+        findings.push(failed(
+            "oauth2",
+            format!("{e:#}"),
+            "check the ca_file of [imap.oauth2] and [smtp.oauth2]",
+        ));
+    }
+    for section in crate::oauth::sections(&config) {
+        findings.push(oauth(&tokens, &section).await);
+    }
     for imap in &config.imap {
-        findings.push(mailbox(imap).await);
+        findings.push(mailbox(imap, &tokens).await);
     }
     if let Some(md) = &config.maildir {
         findings.push(if md.path.join("new").is_dir() {
@@ -83,7 +97,7 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
             "configure [imap] (or [maildir]); `ingest` works without either",
         ));
     }
-    findings.push(smtp(&config).await);
+    findings.push(smtp(&config, &tokens).await);
     if let Some(store) = &store {
         findings.push(registry(store).await);
     }
@@ -193,12 +207,60 @@ fn writable_dir(dir: &Path) -> bool {
     ok
 }
 
-async fn mailbox(imap: &ImapConfig) -> Finding {
+/// An OAuth2 token source: whether a token can be had now.
+async fn oauth(
+    tokens: &crate::oauth::Tokens,
+    section: &std::sync::Arc<crate::config::OAuth2Config>,
+) -> Finding {
+    let part = format!("oauth2 [{}] {}", section.section, section.username);
+    let source = match tokens.source(section) {
+        Ok(s) => s,
+        Err(e) => {
+            return failed(
+                part,
+                format!("{e:#}"),
+                &format!("check {} ca_file", section.table()),
+            )
+        }
+    };
+    match source.token().await {
+        Ok(_) => ok(
+            part,
+            format!(
+                "access token obtained ({}, {})",
+                section.grant.as_str(),
+                section.token_url
+            ),
+        ),
+        Err(e) => {
+            let fix = match &e {
+                crate::oauth::OAuthError::LoginRequired { .. }
+                | crate::oauth::OAuthError::Revoked { .. } => {
+                    format!("run `servicedesk oauth login {}`", section.section)
+                }
+                crate::oauth::OAuthError::Refused { .. } => format!(
+                    "check {} client_id, client_secret (or certificate), tenant and scope, and the application's permissions",
+                    section.table()
+                ),
+                crate::oauth::OAuthError::Unreachable { .. } => format!(
+                    "check {} token_url (or tenant) and that the endpoint is reachable",
+                    section.table()
+                ),
+                crate::oauth::OAuthError::Store { .. } => {
+                    "the sign-in is kept in the database: fix [database] first".to_string()
+                }
+            };
+            failed(part, e, &fix)
+        }
+    }
+}
+
+async fn mailbox(imap: &ImapConfig, tokens: &crate::oauth::Tokens) -> Finding {
     let part = format!(
         "imap {} on {}:{}/{}",
         imap.username, imap.host, imap.port, imap.mailbox
     );
-    match ImapSource::check(imap).await {
+    match ImapSource::check(imap, tokens).await {
         Ok(c) => {
             let wanted = ["IDLE", "MOVE", "UIDPLUS"];
             let offered: Vec<&str> = wanted
@@ -232,6 +294,9 @@ async fn mailbox(imap: &ImapConfig) -> Finding {
         }
         Err(e) => {
             let fix = match &e {
+                ImapError::Login { .. } if imap.oauth2.is_some() => {
+                    "the token was refused: check [imap] username and the mailbox's rights for the application (Microsoft 365: IMAP.AccessAsApp, New-ServicePrincipal, Add-MailboxPermission; see the README)"
+                }
                 ImapError::Login { .. } => {
                     "check [imap] username and password (or password_file / password_env)"
                 }
@@ -247,13 +312,14 @@ async fn mailbox(imap: &ImapConfig) -> Finding {
                     "check [imap] mailbox: that folder does not exist on the server"
                 }
                 ImapError::Command { .. } => "check the account's rights on the server",
+                ImapError::Token(_) => "see the oauth2 line above",
             };
             failed(part, e, fix)
         }
     }
 }
 
-async fn smtp(config: &Config) -> Finding {
+async fn smtp(config: &Config, tokens: &crate::oauth::Tokens) -> Finding {
     let Some(smtp) = &config.smtp else {
         return match &config.file_transport {
             Some(ft) => ok(
@@ -271,23 +337,33 @@ async fn smtp(config: &Config) -> Finding {
         };
     };
     let part = format!("smtp {}:{}", smtp.host, smtp.port);
-    let sender = match crate::smtp::SmtpSender::new(smtp, 1) {
+    let sender = match crate::smtp::SmtpSender::new(smtp, 1, tokens) {
         Ok(s) => s,
         Err(e) => return failed(part, format!("{e:#}"), "check [smtp] tls and ca_file"),
     };
     match sender.check().await {
         Ok(()) => ok(
             part,
-            match &smtp.credentials {
-                Some((user, _)) => format!("connected, greeted, logged in as {user}; nothing sent"),
-                None => "connected and greeted (no AUTH configured); nothing sent".to_string(),
+            match (&smtp.credentials, &smtp.oauth2) {
+                (Some((user, _)), _) => {
+                    format!("connected, greeted, logged in as {user}; nothing sent")
+                }
+                (None, Some(o)) => format!(
+                    "connected, greeted, logged in as {} with an OAuth2 token; nothing sent",
+                    o.username
+                ),
+                (None, None) => {
+                    "connected and greeted (no AUTH configured); nothing sent".to_string()
+                }
             },
         ),
         Err(e) => {
             let (crate::smtp::Failure::Permanent(text)
             | crate::smtp::Failure::Transient(text)
             | crate::smtp::Failure::Unreachable(text)) = e;
-            let fix = if text.contains("login refused") {
+            let fix = if text.contains("login refused") && smtp.oauth2.is_some() {
+                "the token was refused: check [smtp] username and the application's right to send as it (Microsoft 365: SMTP.SendAsApp, and SMTP AUTH on for the mailbox; see the README)"
+            } else if text.contains("login refused") {
                 "check [smtp] username and password (or password_file / password_env)"
             } else if text.contains("certificate") {
                 "the server's certificate is not trusted: set [smtp] ca_file, or check host"

@@ -31,6 +31,7 @@
 //! * [`lease`]: which process works on a mailbox, and who holds a lease or claim.
 //! * [`health`]: what the daemon's tasks prove about their progress (watchdog, status).
 //! * [`notify`]: systemd's notification socket.
+//! * [`oauth`]: OAuth2 access tokens for mailboxes and SMTP, and `oauth login`.
 //! * [`listing`]: how tickets, threads, intake and the outbox look in a terminal.
 //! * [`doctor`]: `servicedesk doctor`, every part checked without changing anything.
 //! * [`agents`]: the workspace's agents: password hashes, secrets, the role matrix.
@@ -54,6 +55,7 @@ pub mod mail;
 pub mod metrics;
 pub mod models;
 pub mod notify;
+pub mod oauth;
 pub mod outbox;
 pub mod pipeline;
 pub mod registry;

@@ -3,7 +3,9 @@
 //! long a message took, how sure the sorting was), how its mailboxes stand
 //! (connected, time of the last successful fetch), and, read from the
 //! database at each scrape, the outbox (queued replies, the age of the
-//! oldest) and the model in use. `GET /metrics` on `[metrics] listen`.
+//! oldest) and the model in use, and the OAuth2 token sources. `GET
+//! /metrics` on `[metrics] listen`, and on `[web] listen` with a bearer
+//! token when `[metrics] on_web = true`.
 //!
 //! The names are all here; the rest of the program calls the functions.
 
@@ -148,4 +150,101 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// An OAuth2 access token obtained for `section`, valid for `lifetime`.
+pub fn oauth_token(section: &str, lifetime: std::time::Duration) {
+    counter!("servicedesk_oauth_tokens_total", "section" => section.to_string()).increment(1);
+    gauge!("servicedesk_oauth_up", "section" => section.to_string()).set(1.0);
+    gauge!("servicedesk_oauth_login_required", "section" => section.to_string()).set(0.0);
+    gauge!(
+        "servicedesk_oauth_token_expiry_timestamp_seconds",
+        "section" => section.to_string()
+    )
+    .set((chrono::Utc::now().timestamp_millis() as f64 + lifetime.as_millis() as f64) / 1000.0);
+}
+
+/// No OAuth2 token for `section`: `reason` is `invalid_grant`,
+/// `login_required`, `refused`, `unreachable` or `database`; `attention`
+/// when a person must act (sign in again or fix a setting).
+pub fn oauth_failure(section: &str, reason: &'static str, attention: bool) {
+    counter!(
+        "servicedesk_oauth_failures_total",
+        "section" => section.to_string(),
+        "reason" => reason
+    )
+    .increment(1);
+    gauge!("servicedesk_oauth_up", "section" => section.to_string()).set(0.0);
+    gauge!("servicedesk_oauth_login_required", "section" => section.to_string())
+        .set(f64::from(u8::from(attention)));
+}
+
+/// The bearer token of `GET /metrics` on `[web] listen` (`[metrics]
+/// on_web`), set by whoever starts the workspace; none: not served there.
+/// Process-wide like the recorder, so the workspace's state stays as it is.
+static WEB_TOKEN: std::sync::RwLock<Option<crate::config::Secret>> = std::sync::RwLock::new(None);
+
+/// Serves (`Some`) or stops serving (`None`) `GET /metrics` on the workspace.
+pub fn allow_on_web(token: Option<crate::config::Secret>) {
+    if token.is_some() {
+        // Recording starts now, not at the first scrape.
+        recorder();
+    }
+    *WEB_TOKEN.write().unwrap_or_else(|p| p.into_inner()) = token;
+}
+
+/// `GET /metrics` on the workspace's listener, for [`crate::web::router`].
+pub fn web_routes() -> axum::Router<crate::web::AppState> {
+    axum::Router::new().route("/metrics", axum::routing::get(on_web))
+}
+
+async fn on_web(
+    axum::extract::State(state): axum::extract::State<crate::web::AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let expected = WEB_TOKEN.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(expected) = expected else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_secret(given, expected.expose()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "a bearer token is needed: [metrics] token\n",
+        )
+            .into_response();
+    }
+    recorder();
+    match render(&state.store).await {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!("metrics: {e:#}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+fn same_secret(given: &str, expected: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }

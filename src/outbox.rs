@@ -45,9 +45,16 @@ impl Transport {
     ///
     /// When neither `[smtp]` nor `[file_transport]` is configured, or the
     /// SMTP TLS settings are unusable.
-    pub fn from_config(config: &Config) -> anyhow::Result<Transport> {
+    pub fn from_config(
+        config: &Config,
+        tokens: &crate::oauth::Tokens,
+    ) -> anyhow::Result<Transport> {
         if let Some(smtp) = &config.smtp {
-            return Ok(Transport::Smtp(SmtpSender::new(smtp, SEND_CONCURRENCY)?));
+            return Ok(Transport::Smtp(SmtpSender::new(
+                smtp,
+                SEND_CONCURRENCY,
+                tokens,
+            )?));
         }
         if let Some(files) = &config.file_transport {
             std::fs::create_dir_all(&files.dir).map_err(|e| {

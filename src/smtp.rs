@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
@@ -31,6 +31,9 @@ use crate::config::{SmtpConfig, TlsMode};
 /// Connections idle longer than this are closed rather than reused: servers
 /// drop idle clients after a while (Postfix after 300 s).
 const MAX_IDLE: Duration = Duration::from_secs(60);
+
+/// What a failed AUTH says.
+const REFUSED: &str = "login refused";
 
 /// Why one send failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub struct SmtpSender {
     port: u16,
     tls: Tls,
     credentials: Option<Credentials>,
+    /// With `auth = "oauth2"`: the account and its token source (XOAUTH2).
+    oauth: Option<(String, Arc<crate::oauth::TokenSource>)>,
     timeout: Duration,
     hello: ClientId,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
@@ -74,12 +79,17 @@ impl fmt::Debug for SmtpSender {
 }
 
 impl SmtpSender {
-    /// A sender for `[smtp]`, keeping at most `keep` idle connections.
+    /// A sender for `[smtp]`, keeping at most `keep` idle connections;
+    /// OAuth2 tokens (`auth = "oauth2"`) come from `tokens`.
     ///
     /// # Errors
     ///
-    /// When the CA file cannot be read.
-    pub fn new(c: &SmtpConfig, keep: usize) -> anyhow::Result<SmtpSender> {
+    /// When a CA file cannot be read.
+    pub fn new(
+        c: &SmtpConfig,
+        keep: usize,
+        tokens: &crate::oauth::Tokens,
+    ) -> anyhow::Result<SmtpSender> {
         let tls = match c.tls {
             TlsMode::None => Tls::None,
             TlsMode::Implicit => Tls::Implicit(
@@ -107,6 +117,10 @@ impl SmtpSender {
                 .credentials
                 .as_ref()
                 .map(|(user, password)| Credentials::new(user.clone(), password.expose().into())),
+            oauth: match &c.oauth2 {
+                Some(o) => Some((o.username.clone(), tokens.source(o)?)),
+                None => None,
+            },
             timeout: Duration::from_secs(c.timeout_secs),
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
@@ -205,7 +219,34 @@ impl SmtpSender {
         }
     }
 
+    /// A connection, logged in.
     async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
+        let Some((user, source)) = &self.oauth else {
+            return self.open(self.credentials.as_ref()).await;
+        };
+        let unavailable = |e: crate::oauth::OAuthError| Failure::Unreachable(e.to_string());
+        let token = source.token().await.map_err(unavailable)?;
+        match self
+            .open(Some(&Credentials::new(user.clone(), token.expose().into())))
+            .await
+        {
+            // A refused token: a new one, once, on a new connection (the
+            // refused AUTH may leave the old one out of step).
+            Err(Failure::Unreachable(e)) if e.contains(REFUSED) => {
+                let token = source.renew(&token).await.map_err(unavailable)?;
+                self.open(Some(&Credentials::new(user.clone(), token.expose().into())))
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// A connection, logged in with `credentials` (XOAUTH2 when the
+    /// secret is an OAuth2 token).
+    async fn open(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> Result<AsyncSmtpConnection, Failure> {
         let server = self.server();
         let bounded = |what: &'static str| {
             let server = server.clone();
@@ -256,13 +297,18 @@ impl SmtpSender {
                 .map_err(bounded("STARTTLS"))?
                 .map_err(|e| Failure::Unreachable(self.describe(&e)))?;
         }
-        if let Some(credentials) = &self.credentials {
+        if let Some(credentials) = credentials {
+            let mechanisms: &[Mechanism] = if self.oauth.is_some() {
+                &[Mechanism::Xoauth2]
+            } else {
+                DEFAULT_MECHANISMS
+            };
             // A refused login is a setting to fix, not a reason to give up
             // on the replies: they wait, and the error says what happened.
-            tokio::time::timeout(self.timeout, conn.auth(DEFAULT_MECHANISMS, credentials))
+            tokio::time::timeout(self.timeout, conn.auth(mechanisms, credentials))
                 .await
                 .map_err(bounded("AUTH"))?
-                .map_err(|e| Failure::Unreachable(format!("{server}: login refused: {e}")))?;
+                .map_err(|e| Failure::Unreachable(format!("{server}: {REFUSED}: {e}")))?;
         }
         Ok(conn)
     }

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod oauth;
 pub mod secret;
 
+pub use oauth::{AuthMethod, Grant, OAuth2Config, Provider};
 pub use secret::{redact_url, DatabaseConfig, Secret};
 use secret::{RawDatabase, RawSecret};
 
@@ -228,6 +230,10 @@ pub struct MetricsConfig {
     /// Where `GET /metrics` is served, apart from the workspace (so the
     /// scraper need not pass the reverse proxy agents use).
     pub listen: Option<std::net::SocketAddr>,
+    /// Set with `on_web = true`: `GET /metrics` is served on `[web] listen`
+    /// too, to a scraper that shows this bearer token (the workspace's
+    /// listener is reachable through the reverse proxy).
+    pub web_token: Option<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -235,6 +241,62 @@ pub struct MetricsConfig {
 struct RawMetrics {
     #[serde(default)]
     listen: Option<String>,
+    #[serde(default)]
+    on_web: bool,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    token_env: Option<String>,
+}
+
+impl RawMetrics {
+    /// The bearer token of `GET /metrics` on `[web] listen`, when `on_web`.
+    fn web_token(&self, path: &Path) -> Result<Option<Secret>, ConfigError> {
+        let token = match (&self.token, &self.token_file, &self.token_env) {
+            (None, None, None) => None,
+            (Some(t), None, None) => Some(t.clone()),
+            (None, Some(f), None) => Some(
+                std::fs::read_to_string(f)
+                    .map(|t| t.trim_end_matches(['\r', '\n']).to_string())
+                    .map_err(|e| {
+                        ConfigError::new(
+                            path,
+                            format!("[metrics] token_file {}: cannot read it ({e})", f.display()),
+                        )
+                    })?,
+            ),
+            (None, None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+                ConfigError::new(
+                    path,
+                    format!("[metrics] token_env: the environment variable {var} is not set"),
+                )
+            })?),
+            _ => {
+                return Err(ConfigError::new(
+                    path,
+                    "[metrics]: set only one of token, token_file, token_env",
+                ))
+            }
+        };
+        match (self.on_web, token) {
+            (false, None) => Ok(None),
+            (false, Some(_)) => Err(ConfigError::new(
+                path,
+                "[metrics]: a token is set but on_web is not: add on_web = true to serve GET /metrics on [web] listen",
+            )),
+            (true, None) => Err(ConfigError::new(
+                path,
+                "[metrics] on_web = true needs a bearer token for the scraper: set token_file (or token_env)",
+            )),
+            (true, Some(t)) if t.len() < 16 => Err(ConfigError::new(
+                path,
+                "[metrics]: the token must be at least 16 characters",
+            )),
+            (true, Some(t)) => Ok(Some(Secret::new(t))),
+        }
+    }
 }
 
 /// The agents' workspace (`[web]`).
@@ -388,7 +450,10 @@ pub struct ImapConfig {
     /// An extra root certificate (PEM) to trust besides the system's.
     pub ca_file: Option<PathBuf>,
     pub username: String,
+    /// Empty when the mailbox logs in with OAuth2 tokens.
     pub password: Secret,
+    /// Set when `auth = "oauth2"`: where the access tokens come from.
+    pub oauth2: Option<std::sync::Arc<OAuth2Config>>,
     pub mailbox: String,
     pub processed_folder: String,
     pub quarantine_folder: String,
@@ -420,8 +485,10 @@ pub struct SmtpConfig {
     pub port: u16,
     pub tls: TlsMode,
     pub ca_file: Option<PathBuf>,
-    /// Both present, or no AUTH at all.
+    /// Both present, or no AUTH at all (or OAuth2).
     pub credentials: Option<(String, Secret)>,
+    /// Set when `auth = "oauth2"`: where the access tokens come from.
+    pub oauth2: Option<std::sync::Arc<OAuth2Config>>,
     /// The `From` of every reply, e.g. `Care Solutions Servicedesk <support@example.test>`.
     pub from: String,
     /// Seconds to wait for the server before giving up on one attempt.
@@ -615,6 +682,10 @@ struct RawImap {
     ca_file: Option<PathBuf>,
     username: String,
     #[serde(default)]
+    auth: oauth::AuthMethod,
+    #[serde(default)]
+    oauth2: Option<oauth::RawOAuth2>,
+    #[serde(default)]
     password: Option<String>,
     #[serde(default)]
     password_file: Option<PathBuf>,
@@ -658,6 +729,10 @@ struct RawSmtp {
     ca_file: Option<PathBuf>,
     #[serde(default)]
     username: Option<String>,
+    #[serde(default)]
+    auth: oauth::AuthMethod,
+    #[serde(default)]
+    oauth2: Option<oauth::RawOAuth2>,
     #[serde(default)]
     password: Option<String>,
     #[serde(default)]
@@ -822,14 +897,41 @@ impl RawConfig {
             } else {
                 format!("imap #{}", i + 1)
             };
-            let password = RawSecret::of(raw.password, raw.password_file, raw.password_env)
-                .resolve(path, &section)?
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        path,
-                        format!("[{section}]: set password, password_file or password_env"),
-                    )
-                })?;
+            let has_password =
+                raw.password.is_some() || raw.password_file.is_some() || raw.password_env.is_some();
+            // How OAuth2 names this mailbox: `imap`, `imap.2`, ...
+            let oauth_section = if i == 0 {
+                "imap".to_string()
+            } else {
+                format!("imap.{}", i + 1)
+            };
+            oauth::check_method(
+                path,
+                &oauth_section,
+                raw.auth,
+                raw.oauth2.is_some(),
+                has_password,
+            )?;
+            let oauth2 = match raw.oauth2 {
+                Some(o) => Some(std::sync::Arc::new(o.validate(
+                    path,
+                    &oauth_section,
+                    &raw.username,
+                )?)),
+                None => None,
+            };
+            let password = if oauth2.is_some() {
+                Secret::default()
+            } else {
+                RawSecret::of(raw.password, raw.password_file, raw.password_env)
+                    .resolve(path, &section)?
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            path,
+                            format!("[{section}]: set password, password_file or password_env"),
+                        )
+                    })?
+            };
             if raw.batch_size == 0 {
                 return Err(ConfigError::new(
                     path,
@@ -855,6 +957,7 @@ impl RawConfig {
                 ca_file: raw.ca_file,
                 username: raw.username,
                 password,
+                oauth2,
                 mailbox: raw.mailbox,
                 processed_folder: raw.processed_folder,
                 quarantine_folder: raw.quarantine_folder,
@@ -866,9 +969,26 @@ impl RawConfig {
             None => None,
             Some(raw) => {
                 check_address(path, "[smtp] from", &raw.from)?;
+                let has_password = raw.password.is_some()
+                    || raw.password_file.is_some()
+                    || raw.password_env.is_some();
+                oauth::check_method(path, "smtp", raw.auth, raw.oauth2.is_some(), has_password)?;
+                let oauth2 = match raw.oauth2 {
+                    Some(o) => {
+                        let user = raw.username.clone().ok_or_else(|| {
+                            ConfigError::new(
+                                path,
+                                "[smtp]: auth = \"oauth2\" needs username (the account the token is for)",
+                            )
+                        })?;
+                        Some(std::sync::Arc::new(o.validate(path, "smtp", &user)?))
+                    }
+                    None => None,
+                };
+                let username = if oauth2.is_some() { None } else { raw.username };
                 let secret = RawSecret::of(raw.password, raw.password_file, raw.password_env)
                     .resolve(path, "smtp")?;
-                let credentials = match (raw.username, secret) {
+                let credentials = match (username, secret) {
                     (Some(u), Some(p)) => Some((u, p)),
                     (None, None) => None,
                     (Some(_), None) => return Err(ConfigError::new(
@@ -892,6 +1012,7 @@ impl RawConfig {
                     tls: raw.tls,
                     ca_file: raw.ca_file,
                     credentials,
+                    oauth2,
                     from: raw.from,
                     timeout_secs: raw.timeout_secs,
                 })
@@ -920,7 +1041,12 @@ impl RawConfig {
                 ..WebConfig::default()
             },
         };
+        let web_token = match &self.metrics {
+            Some(m) => m.web_token(path)?,
+            None => None,
+        };
         let metrics = MetricsConfig {
+            web_token,
             listen: match self.metrics.and_then(|m| m.listen) {
                 None => None,
                 Some(l) => Some(l.trim().parse().map_err(|_| {

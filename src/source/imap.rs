@@ -1,5 +1,5 @@
 //! The support mailbox over IMAP: connect (implicit TLS, STARTTLS or plain),
-//! log in, fetch messages in UID batches without marking them read, and move
+//! log in (a password, or an OAuth2 token from [`crate::oauth`]), fetch messages in UID batches without marking them read, and move
 //! them to the processed or quarantine folder once their outcome is committed.
 //!
 //! The source knows nothing about tickets; it hands out raw bytes with a
@@ -22,6 +22,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::{ImapConfig, TlsMode};
+use crate::oauth::Tokens;
 use crate::pipeline::Disposition;
 
 /// How long connecting and logging in may take.
@@ -44,6 +45,9 @@ pub enum ImapError {
         user: String,
         reason: String,
     },
+    /// No OAuth2 access token could be had (already logged by its source).
+    #[error(transparent)]
+    Token(#[from] crate::oauth::OAuthError),
     /// A command failed (e.g. the mailbox does not exist).
     #[error("IMAP {command} on {server} failed: {reason}")]
     Command {
@@ -238,10 +242,11 @@ impl ImapSource {
     ///
     /// [`ImapError::Connection`] for network and TLS trouble,
     /// [`ImapError::Login`] when the credentials are refused,
+    /// [`ImapError::Token`] when no OAuth2 token could be had,
     /// [`ImapError::Command`] when the mailbox cannot be selected.
-    pub async fn connect(config: &ImapConfig) -> Result<ImapSource, ImapError> {
+    pub async fn connect(config: &ImapConfig, tokens: &Tokens) -> Result<ImapSource, ImapError> {
         let server = server_name(config);
-        let (mut session, caps) = open(config).await?;
+        let (mut session, caps) = open(config, tokens).await?;
         let has_move = caps.iter().any(|c| c == "MOVE");
         let has_idle = caps.iter().any(|c| c == "IDLE");
         let has_uidplus = caps.iter().any(|c| c == "UIDPLUS");
@@ -276,9 +281,9 @@ impl ImapSource {
     /// # Errors
     ///
     /// As [`ImapSource::connect`].
-    pub async fn check(config: &ImapConfig) -> Result<MailboxCheck, ImapError> {
+    pub async fn check(config: &ImapConfig, tokens: &Tokens) -> Result<MailboxCheck, ImapError> {
         let server = server_name(config);
-        let (mut session, capabilities) = open(config).await?;
+        let (mut session, capabilities) = open(config, tokens).await?;
         let mut missing_folders = Vec::new();
         for folder in [&config.processed_folder, &config.quarantine_folder] {
             if !folder_exists(&mut session, &server, folder).await? {
@@ -308,7 +313,10 @@ pub struct MailboxCheck {
 
 /// TCP, TLS (implicit or STARTTLS), the greeting, the login and the
 /// server's capabilities: what both reading and checking a mailbox start with.
-async fn open(config: &ImapConfig) -> Result<(Session<ImapStream>, Vec<String>), ImapError> {
+async fn open(
+    config: &ImapConfig,
+    tokens: &Tokens,
+) -> Result<(Session<ImapStream>, Vec<String>), ImapError> {
     let server = server_name(config);
     let conn_err = |reason: String| ImapError::Connection {
         server: server.clone(),
@@ -330,15 +338,18 @@ async fn open(config: &ImapConfig) -> Result<(Session<ImapStream>, Vec<String>),
     .map_err(|e| conn_err(e.to_string()))?;
     tcp.set_nodelay(true).ok();
 
+    // The capabilities the greeting announces (Dovecot's do, with the
+    // SASL mechanisms; Gmail's and Exchange's do not).
+    let announced;
     let client = match (config.tls, tls) {
         (TlsMode::Implicit, Some(tls)) => {
             let mut client = Client::new(tls_wrap(config, tcp, tls).await?);
-            greeting(&mut client, &server).await?;
+            announced = greeting(&mut client, &server).await?;
             client
         }
         (TlsMode::Starttls, Some(tls)) => {
             let mut client = Client::new(ImapStream::Plain(tcp));
-            greeting(&mut client, &server).await?;
+            announced = greeting(&mut client, &server).await?;
             timed(
                 &server,
                 "STARTTLS",
@@ -352,17 +363,29 @@ async fn open(config: &ImapConfig) -> Result<(Session<ImapStream>, Vec<String>),
         }
         _ => {
             let mut client = Client::new(ImapStream::Plain(tcp));
-            greeting(&mut client, &server).await?;
+            announced = greeting(&mut client, &server).await?;
             client
         }
     };
+    if let Some(oauth2) = &config.oauth2 {
+        let source = tokens
+            .source(oauth2)
+            .map_err(|e| conn_err(format!("{e:#}")))?;
+        let session = tokio::time::timeout(
+            CONNECT_TIMEOUT * 2,
+            oauth_login(config, client, &source, &announced),
+        )
+        .await
+        .map_err(|_| conn_err("login timed out".into()))??;
+        return with_capabilities(session, &server).await;
+    }
     let login = tokio::time::timeout(
         CONNECT_TIMEOUT,
         client.login(&config.username, config.password.expose()),
     )
     .await
     .map_err(|_| conn_err("login timed out".into()))?;
-    let mut session = match login {
+    let session = match login {
         Ok(s) => s,
         Err((e, _)) => {
             let reason = e.to_string();
@@ -377,7 +400,15 @@ async fn open(config: &ImapConfig) -> Result<(Session<ImapStream>, Vec<String>),
             });
         }
     };
-    let caps = timed(&server, "CAPABILITY", session.capabilities()).await?;
+    with_capabilities(session, &server).await
+}
+
+/// The session and the capabilities it has after login.
+async fn with_capabilities(
+    mut session: Session<ImapStream>,
+    server: &str,
+) -> Result<(Session<ImapStream>, Vec<String>), ImapError> {
+    let caps = timed(server, "CAPABILITY", session.capabilities()).await?;
     let mut names: Vec<String> = caps
         .iter()
         .filter_map(|c| match c {
@@ -633,9 +664,77 @@ impl ImapSource {
     }
 }
 
-async fn greeting(client: &mut Client<ImapStream>, server: &str) -> Result<(), ImapError> {
+/// `AUTHENTICATE` with an OAuth2 access token: OAUTHBEARER (RFC 7628)
+/// where the server announced it, XOAUTH2 otherwise. A refused token is
+/// renewed once and tried again on the same connection.
+async fn oauth_login(
+    config: &ImapConfig,
+    mut client: Client<ImapStream>,
+    source: &crate::oauth::TokenSource,
+    announced: &[String],
+) -> Result<Session<ImapStream>, ImapError> {
+    let server = server_name(config);
+    let bearer = announced
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case("AUTH=OAUTHBEARER"));
+    let sasl = |token: &crate::config::Secret| {
+        crate::oauth::SaslToken::new(if bearer {
+            crate::oauth::oauthbearer(&config.username, &config.host, config.port, token)
+        } else {
+            crate::oauth::xoauth2(&config.username, token)
+        })
+    };
+    let mechanism = if bearer { "OAUTHBEARER" } else { "XOAUTH2" };
+    let mut token = source.token().await?;
+    let mut renewed = false;
+    loop {
+        match client.authenticate(mechanism, sasl(&token)).await {
+            Ok(session) => return Ok(session),
+            Err((e, again)) if is_refusal(&e) && !renewed => {
+                client = again;
+                token = source.renew(&token).await?;
+                renewed = true;
+            }
+            Err((e, _)) => {
+                let reason = e.to_string();
+                return Err(if is_refusal(&e) {
+                    ImapError::Login {
+                        server,
+                        user: config.username.clone(),
+                        reason: format!("{mechanism} with a new OAuth2 token: {reason}"),
+                    }
+                } else {
+                    ImapError::Connection {
+                        server,
+                        reason: format!("AUTHENTICATE: {reason}"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Reads the greeting; the capabilities it announces, if any.
+async fn greeting(client: &mut Client<ImapStream>, server: &str) -> Result<Vec<String>, ImapError> {
     match tokio::time::timeout(CONNECT_TIMEOUT, client.read_response()).await {
-        Ok(Ok(Some(_))) => Ok(()),
+        Ok(Ok(Some(r))) => Ok(match r.parsed() {
+            async_imap::imap_proto::Response::Data {
+                outcome:
+                    async_imap::imap_proto::Outcome {
+                        code: Some(async_imap::imap_proto::ResponseCode::Capabilities(caps)),
+                        ..
+                    },
+                ..
+            } => caps
+                .iter()
+                .map(|c| match c {
+                    async_imap::imap_proto::Capability::Imap4rev1 => "IMAP4rev1".to_string(),
+                    async_imap::imap_proto::Capability::Auth(a) => format!("AUTH={a}"),
+                    async_imap::imap_proto::Capability::Atom(a) => a.to_string(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }),
         Ok(Ok(None)) => Err(ImapError::Connection {
             server: server.into(),
             reason: "closed before the greeting".into(),

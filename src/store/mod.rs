@@ -12,8 +12,9 @@
 //! sender facts, `tickets` tickets and threads, `leases` mailbox leases,
 //! `outbox` queued replies, `agents` the workspace's agents, sessions and
 //! tokens, `workspace` its queues, changes and audit trail, `drafts`
-//! agents' drafts and replies held for undo, `merges` merged tickets. `Store`, `Tx`, connecting and the error type
-//! stay here.
+//! agents' drafts and replies held for undo, `merges` merged tickets,
+//! `oauth` stored refresh tokens. `Store`, `Tx`, connecting and the error
+//! type stay here.
 
 mod agents;
 mod drafts;
@@ -21,6 +22,7 @@ mod intake;
 mod leases;
 mod merges;
 mod models;
+mod oauth;
 mod outbox;
 pub mod postgres;
 mod registry;

@@ -188,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .merge(drafts::routes())
         .merge(bulk::routes())
         .merge(merge::routes())
+        .merge(crate::metrics::web_routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -58,6 +58,17 @@ impl MailServers {
     /// Like [`MailServers::start`]; `Some(caps)` makes Dovecot announce only
     /// these capabilities after login (e.g. no MOVE and no IDLE).
     pub fn start_with_capability(capability: Option<&str>) -> MailServers {
+        Self::start_with(capability, None)
+    }
+
+    /// Like [`MailServers::start`], also taking OAuth2 bearer tokens
+    /// (Dovecot's oauth2 passdb, the SMTP sink's AUTH XOAUTH2), checked at
+    /// `oauth`'s introspection endpoint. Passwords keep working.
+    pub fn start_with_oauth(oauth: &OAuthServer) -> MailServers {
+        Self::start_with(None, Some(&oauth.url("/introspect")))
+    }
+
+    fn start_with(capability: Option<&str>, introspect: Option<&str>) -> MailServers {
         let dir = short_tempdir();
         let mut cmd = Command::new("bash");
         cmd.arg(script())
@@ -67,9 +78,13 @@ impl MailServers {
             .env_remove("IMAPS_PORT")
             .env_remove("SMTP_PORT")
             .env_remove("SMTPS_PORT")
-            .env_remove("DOVECOT_IMAP_CAPABILITY");
+            .env_remove("DOVECOT_IMAP_CAPABILITY")
+            .env_remove("OAUTH_INTROSPECT_URL");
         if let Some(caps) = capability {
             cmd.env("DOVECOT_IMAP_CAPABILITY", caps);
+        }
+        if let Some(url) = introspect {
+            cmd.env("OAUTH_INTROSPECT_URL", url);
         }
         let out = cmd
             .output()
@@ -248,6 +263,132 @@ impl Drop for MailServers {
             ),
             Err(e) => eprintln!("cannot run mailservers.sh stop: {e}"),
         }
+    }
+}
+
+// ------------------------------------------------------------ OAuth2 server --
+
+/// The OAuth2 client the test token server knows.
+pub const OAUTH_CLIENT_ID: &str = "servicedesk-tests";
+pub const OAUTH_CLIENT_SECRET: &str = "client-secret-0123456789";
+/// The OAuth2 client that signs in with a certificate.
+pub const OAUTH_CERT_CLIENT_ID: &str = "servicedesk-tests-cert";
+
+/// `scripts/oauth_server.py`: token, device authorization and introspection
+/// endpoints on loopback, stopped on drop.
+pub struct OAuthServer {
+    child: Child,
+    _dir: TempDir,
+    pub port: u16,
+}
+
+impl OAuthServer {
+    /// Starts the server; its tokens live `lifetime_secs`, client
+    /// credentials are valid for the support mailbox.
+    pub fn start(lifetime_secs: u64) -> OAuthServer {
+        Self::start_with_cert(lifetime_secs, None)
+    }
+
+    /// Like [`OAuthServer::start`]; the client [`OAUTH_CERT_CLIENT_ID`]
+    /// authenticates with a client assertion signed by the key of `cert`.
+    pub fn start_with_cert(lifetime_secs: u64, cert: Option<&Path>) -> OAuthServer {
+        let dir = short_tempdir();
+        let port_file = dir.path().join("port");
+        let log = std::fs::File::create(dir.path().join("oauth.log")).expect("oauth log");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/oauth_server.py"))
+            .arg("--port-file")
+            .arg(&port_file)
+            .arg("--lifetime")
+            .arg(lifetime_secs.to_string())
+            .arg("--client")
+            .arg(format!("{OAUTH_CLIENT_ID}:{OAUTH_CLIENT_SECRET}"))
+            .arg("--app-user")
+            .arg(SUPPORT_USER)
+            .args(cert.map(|c| format!("--client-cert={OAUTH_CERT_CLIENT_ID}:{}", c.display())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start scripts/oauth_server.py");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+            {
+                break port;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "oauth_server.py exited ({status}): {}",
+                    std::fs::read_to_string(dir.path().join("oauth.log")).unwrap_or_default()
+                );
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "oauth_server.py did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        OAuthServer {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// POSTs a control request (`approve`, `deny`, `revoke`, `lifetime`).
+    pub async fn control(&self, what: &str, form: &[(&str, &str)]) {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.replace('%', "%25")
+                        .replace('&', "%26")
+                        .replace('+', "%2B")
+                )
+            })
+            .collect();
+        let answer = reqwest::Client::new()
+            .post(self.url(&format!("/control/{what}")))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .expect("oauth control request");
+        assert!(
+            answer.status().is_success(),
+            "control/{what}: {}",
+            answer.status()
+        );
+    }
+
+    /// The server's counts (e.g. `refresh_token:invalid_grant`) and tokens.
+    pub async fn state(&self) -> serde_json::Value {
+        reqwest::get(self.url("/control/state"))
+            .await
+            .expect("oauth state")
+            .json()
+            .await
+            .expect("oauth state JSON")
+    }
+
+    /// One of [`OAuthServer::state`]'s counts.
+    pub async fn count(&self, key: &str) -> u64 {
+        self.state().await["counts"][key].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for OAuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
