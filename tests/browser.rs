@@ -11,9 +11,9 @@
 //! Screenshots go to `$SERVICEDESK_SCREENSHOTS` when set (else a temporary
 //! folder), to look at the pages.
 
-mod support;
 #[path = "support/browser.rs"]
 mod browser;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub mod secret;
+mod sla;
 
 pub use secret::{redact_url, DatabaseConfig, Secret};
 use secret::{RawDatabase, RawSecret};
@@ -66,6 +67,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub webhooks: Vec<WebhookConfig>,
+    /// `[sla]`: business hours, closed days and the customers' tiers.
+    pub sla: std::sync::Arc<crate::sla::Policy>,
 }
 
 /// The ticket changes a webhook may be called for.
@@ -543,6 +546,8 @@ struct RawConfig {
     log: LogConfig,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    sla: Option<sla::RawSla>,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -688,7 +693,14 @@ impl Config {
                 .unwrap_or_default();
             ConfigError::new(path, format!("{at}{}", explain(e.message())))
         })?;
-        raw.validate(path)
+        let mut raw = raw;
+        let sla = match raw.sla.take() {
+            Some(s) => s.validate(path, text)?,
+            None => crate::sla::Policy::default(),
+        };
+        let mut config = raw.validate(path)?;
+        config.sla = std::sync::Arc::new(sla);
+        Ok(config)
     }
 }
 
@@ -919,6 +931,7 @@ impl RawConfig {
             metrics,
             log: self.log,
             webhooks,
+            sla: Default::default(),
             path: path.to_path_buf(),
             database,
             support: self.support,
@@ -1250,6 +1263,8 @@ address = "support@example.test"
         .unwrap();
         assert_eq!(c.imap[0].password.expose(), "example");
         assert!(c.smtp.is_some());
+        assert_eq!(c.sla.tiers.len(), 2);
+        assert_eq!(c.sla.default_tier, None);
     }
 
     #[test]
