@@ -353,7 +353,7 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(config.database.connect_url())
+    let store = Store::connect(config.database.connect_url())
         .await
         .with_context(|| {
             format!(
@@ -361,7 +361,9 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
                 config.path.display(),
                 config.database.shown_url()
             )
-        })
+        })?;
+    store.set_sla_policy(config.sla.clone());
+    Ok(store)
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
@@ -577,7 +579,7 @@ async fn customers(config: &Config, command: CustomersCommand) -> anyhow::Result
     match command {
         CustomersCommand::Import { file } => {
             let text = read_csv(&file)?;
-            let customers = registry::parse_customers(&file, &text)?;
+            let customers = registry::parse_customers_for(&file, &text, Some(&config.sla))?;
             let (s, resumed) = crate::contract::import(config, &store, &customers).await?;
             println!(
                 "customers: {} added, {} updated, {} unchanged",

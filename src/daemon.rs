@@ -75,6 +75,7 @@ async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
                 config.database.shown_url()
             )
         })?;
+    store.set_sla_policy(config.sla.clone());
     let transport = Transport::from_config(config)?;
     let pipeline = Pipeline::new(config, store.clone())?;
     let outbox = Outbox::new(store, transport, config.outbox.clone());

@@ -92,9 +92,13 @@ listen = "127.0.0.1:8080"
     let config = Config::parse(&config_path, &config_text)?;
 
     let store = Store::connect(config.database.connect_url()).await?;
+    store.set_sla_policy(config.sla.clone());
     let customers_csv = sample.join("customers.csv");
-    let customers =
-        registry::parse_customers(&customers_csv, &std::fs::read_to_string(&customers_csv)?)?;
+    let customers = registry::parse_customers_for(
+        &customers_csv,
+        &std::fs::read_to_string(&customers_csv)?,
+        Some(&config.sla),
+    )?;
     store.import_customers(&customers).await?;
     let known = store.registry().await?;
     let persons_csv = sample.join("persons.csv");

@@ -281,12 +281,16 @@ pub fn outbox_line(e: &OutboxEntry) -> String {
 
 /// One customer: name, contract status, campuses.
 pub fn customer_line(c: &Customer) -> String {
-    format!(
+    let line = format!(
         "{:<40} {:<10} {}",
         truncate(&c.name, 40),
         c.status,
         c.campuses.join(";")
-    )
+    );
+    match &c.sla {
+        Some(tier) => format!("{line}  sla: {tier}"),
+        None => line,
+    }
 }
 
 /// One reference person, `(deactivated)` when no longer registered.

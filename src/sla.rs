@@ -433,7 +433,7 @@ pub fn phrase(minutes: i64, language: Language) -> String {
         (Language::En, false, _) => format!("{minutes} business minutes"),
         (Language::Nl, true, 1) => "1 werkuur".into(),
         (Language::Nl, true, h) => format!("{h} werkuren"),
-        (Language::Nl, false, _) => format!("{minutes} minuten binnen de kantooruren"),
+        (Language::Nl, false, _) => format!("{minutes} minuten (tijdens de kantooruren)"),
         (Language::Fr, true, 1) => "1 heure ouvrable".into(),
         (Language::Fr, true, h) => format!("{h} heures ouvrables"),
         (Language::Fr, false, _) => format!("{minutes} minutes ouvrables"),

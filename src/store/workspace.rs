@@ -614,6 +614,7 @@ impl Store {
             .bind(new[5].clone())
             .execute(&mut *tx.tx)
             .await?;
+            tx.follow_sla_of(&number).await?;
         }
         tx.commit().await?;
         Ok(changed)
@@ -723,6 +724,9 @@ impl Tx {
             .bind(now())
             .execute(&mut *self.tx)
             .await?;
+        if m.direction == "out" {
+            self.sla_answered(ticket_id).await?;
+        }
         Ok(())
     }
 
@@ -738,7 +742,7 @@ impl Tx {
             .bind(now())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        self.follow_sla(ticket_id).await
     }
 }
 
