@@ -27,6 +27,9 @@ pub enum View {
     Waiting,
     /// Open tickets an agent must look at (low confidence, unclear answer, ...).
     ToCheck,
+    /// Running SLA clocks due within `[sla] due_soon` or overdue, the
+    /// earliest first (not paged: one list).
+    DueSoon,
 }
 
 /// A page of tickets: filters, a view, and where the page starts.
@@ -59,6 +62,10 @@ pub struct QueueCounts {
     pub on_hold: i64,
     pub waiting: i64,
     pub to_check: i64,
+    /// Running SLA clocks due within `[sla] due_soon`, overdue ones included.
+    pub due_soon: i64,
+    /// Running SLA clocks past their due time.
+    pub overdue: i64,
 }
 
 /// One change to a ticket, for its audit trail.
@@ -144,6 +151,15 @@ impl Store {
                 conds.push(OPEN.into());
                 conds.push("attention IS NOT NULL".into());
             }
+            View::DueSoon => {
+                conds.push("sla_next_due IS NOT NULL".into());
+                arg(
+                    &mut conds,
+                    &mut args,
+                    "sla_next_due < ?",
+                    Arg::Text(self.due_soon_threshold(chrono::Utc::now())),
+                );
+            }
         }
         if let Some(c) = q.category {
             arg(
@@ -196,18 +212,24 @@ impl Store {
                  OR LOWER(number) LIKE ${n} ESCAPE '\\' OR LOWER(customer) LIKE ${n} ESCAPE '\\')"
             ));
         }
-        if let Some(id) = q.before_id {
+        let due_first = q.view == View::DueSoon;
+        if let Some(id) = q.before_id.filter(|_| !due_first) {
             args.push(Arg::Int(id));
             conds.push(format!("id < ${}", args.len()));
         }
         args.push(Arg::Int(q.limit.clamp(1, 10_000)));
         let sql = format!(
-            "SELECT {} FROM tickets {} ORDER BY id DESC LIMIT ${}",
+            "SELECT {} FROM tickets {} ORDER BY {} LIMIT ${}",
             super::tickets::TICKET_COLUMNS,
             if conds.is_empty() {
                 String::new()
             } else {
                 format!("WHERE {}", conds.join(" AND "))
+            },
+            if due_first {
+                "sla_next_due, id"
+            } else {
+                "id DESC"
             },
             args.len()
         );
@@ -308,6 +330,7 @@ impl Store {
                 _ => {}
             }
         }
+        (counts.due_soon, counts.overdue) = self.due_counts().await?;
         Ok(counts)
     }
 
