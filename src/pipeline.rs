@@ -141,6 +141,7 @@ impl Pipeline {
             config.triage.rules_file.as_deref(),
             config.triage.model_file.as_deref(),
         )?;
+        store.set_sla_policy(config.sla.clone());
         let from = config.reply_from();
         let replier = Replier::new(
             &from,

@@ -158,8 +158,12 @@ impl Tx {
             return Ok(());
         };
         let status: TicketStatus = value(&r, "status")?;
-        let tier: Option<String> = r.try_get("sla_tier")?;
-        let targets: Option<Targets> = match tier.as_deref().and_then(|t| self.sla.tier(t)) {
+        let Some(tier) = r.try_get::<Option<String>, _>("sla_tier")? else {
+            // No SLA applies to this ticket: no clock.
+            return Ok(());
+        };
+        // A tier since removed from the configuration has no targets.
+        let targets: Option<Targets> = match self.sla.tier(&tier) {
             Some(t) => Some(t.targets(value(&r, "category")?, value(&r, "priority")?)),
             None => None,
         };
