@@ -352,19 +352,28 @@ pub fn parse_persons(
     Ok(out)
 }
 
-/// The customers as `customers import` reads them, by name.
+/// The customers as `customers import` reads them, by name (with their
+/// SLA tier when any has one).
 pub fn customers_csv(registry: &Registry) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let _ = w.write_record(["customer", "contract_status", "campuses", "sla"]);
-    for c in registry.customers() {
-        let _ = w.write_record([
-            c.name.as_str(),
-            c.status.as_str(),
-            &c.campuses.join(";"),
-            c.sla.as_deref().unwrap_or(""),
-        ]);
+    // The `sla` column only when a customer has a tier: a registry
+    // without SLAs exports as it always did.
+    let customers = registry.customers();
+    let with_sla = customers.iter().any(|c| c.sla.is_some());
+    let mut header = vec!["customer", "contract_status", "campuses"];
+    if with_sla {
+        header.push("sla");
+    }
+    let _ = w.write_record(&header);
+    for c in customers {
+        let campuses = c.campuses.join(";");
+        let mut row = vec![c.name.as_str(), c.status.as_str(), &campuses];
+        if with_sla {
+            row.push(c.sla.as_deref().unwrap_or(""));
+        }
+        let _ = w.write_record(&row);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
