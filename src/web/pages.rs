@@ -719,7 +719,7 @@ mod tests {
             assert!(
                 ticket.contains("data-due=\"2026-07-01T11:30:00.000Z\"")
                     && ticket.contains("class=\"overdue\">01-07-2026 13:30</time>")
-                    && ticket.contains("≤ 1:30 "),
+                    && ticket.contains("≤ 1h30m ("),
                 "the SLA card: {ticket}"
             );
             assert!(
