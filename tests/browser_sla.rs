@@ -74,9 +74,7 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
             .expect("start servicedesk run"),
     );
     for id in ["sla-a@delinde.example", "sla-b@delinde.example"] {
-        servers
-            .append("INBOX", &support::simple_incident(id))
-            .await;
+        servers.append("INBOX", &support::simple_incident(id)).await;
     }
     servers.wait_sent(2, Duration::from_secs(30)).await;
     // CS-000001 critical: its first answer is due within an hour of
@@ -117,7 +115,9 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
     b.goto(&format!("{web}/?view=due_soon")).await;
     let page = b.source().await;
     let first = page.find("/tickets/CS-000002").expect("the overdue ticket");
-    let second = page.find("/tickets/CS-000001").expect("the critical ticket");
+    let second = page
+        .find("/tickets/CS-000001")
+        .expect("the critical ticket");
     assert!(first < second, "overdue first: {page}");
     assert!(
         page.contains("Due soon / overdue <span class=\"count\">2</span>"),
@@ -162,7 +162,10 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
     b.screenshot(&shots, "sla-2-ticket").await;
 
     // Waiting for the customer: the clock stands still, no countdown.
-    cli(&["tickets", "set", "CS-000001", "--status", "waiting"], None);
+    cli(
+        &["tickets", "set", "CS-000001", "--status", "waiting"],
+        None,
+    );
     b.goto(&format!("{web}/tickets/CS-000001")).await;
     let page = b.source().await;
     assert!(page.contains("The clock stands still since"), "{page}");

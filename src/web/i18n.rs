@@ -739,6 +739,10 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
     ),
     ("col_due", ["Tegen", "Échéance", "Due", "Fällig"]),
     (
+        "sla_default",
+        ["standaard", "par défaut", "default", "Standard"],
+    ),
+    (
         "sla_business_hours",
         [
             "werkuren",

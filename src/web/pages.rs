@@ -770,13 +770,17 @@ mod tests {
                 .get_template("registry.html")
                 .unwrap()
                 .render(context! {
-                    customers => vec![context! { name => "WZC <A>", status => "suspended", campuses => "Gent" }],
+                    customers => vec![context! { name => "WZC <A>", status => "suspended", campuses => "Gent", sla => "gold" }], default_tier => "standard",
                     persons => vec![context! { email => "an@a.example", name => "An", customer => "WZC <A>", campus => None::<String>, role => "general", language => "nl", active => false }],
                     all_contract_statuses => vec!["active", "suspended"],
                     ..frame(Some(&caller), l, "/registry")
                 })
                 .unwrap();
             assert!(registry.contains("/registry/contract") && registry.contains("WZC &lt;A&gt;"));
+            assert!(
+                registry.contains("<td>gold</td>"),
+                "the customer's SLA tier"
+            );
             assert!(ticket.contains(i18n::text(l, "registry_gaps")));
         }
     }
