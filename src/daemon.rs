@@ -75,7 +75,23 @@ async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
                 config.database.shown_url()
             )
         })?;
-    store.set_sla_policy(config.sla.clone());
+    // A changed [sla] applies to the open tickets' due times too.
+    let recomputed = store
+        .apply_sla_policy(config.sla.clone())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [database] url {}: {e}",
+                config.path.display(),
+                config.database.shown_url()
+            )
+        })?;
+    if recomputed > 0 {
+        tracing::info!(
+            tickets = recomputed,
+            "[sla] changed: due times computed again"
+        );
+    }
     let transport = Transport::from_config(config)?;
     let pipeline = Pipeline::new(config, store.clone())?;
     let outbox = Outbox::new(store, transport, config.outbox.clone());

@@ -41,6 +41,7 @@ on_both_backends!(
     the_clock_pauses_and_resumes_with_the_time_left,
     the_due_soon_view_lists_running_clocks_earliest_first,
     the_acknowledgement_states_the_response_target,
+    a_changed_policy_computes_the_open_tickets_again,
 );
 
 /// WZC De Linde bought gold; Les Tilleuls (suspended) has no tier.
@@ -71,6 +72,10 @@ async fn fresh(backend: Backend) -> (TempDir, Db, Store) {
 }
 
 fn config(db: &Db, sla: &str) -> Config {
+    config_of(db, sla)
+}
+
+fn config_of(db: &Db, sla: &str) -> Config {
     let text = format!(
         "[database]\nurl = \"{}\"\n[support]\naddress = \"support@example.test\"\nticket_prefix = \"CS\"\n{sla}",
         db.url()
@@ -523,5 +528,53 @@ async fn the_acknowledgement_states_the_response_target(backend: Backend) {
             && show.contains("  respond by ")
             && show.contains("  resolve by "),
         "{show}"
+    );
+}
+
+/// A daemon that starts with another `[sla]` computes the open tickets'
+/// due times again, once; resolved tickets keep theirs.
+async fn a_changed_policy_computes_the_open_tickets_again(backend: Backend) {
+    let (_dir, db, store) = fresh(backend).await;
+    let config = config(&db, ROUND_THE_CLOCK);
+    let pipeline = Pipeline::new(&config, store.clone()).expect("pipeline");
+    support::import_standard_registry(&store).await;
+    assert_eq!(store.apply_sla_policy(config.sla.clone()).await.unwrap(), 0);
+    let open = ingest(
+        &pipeline,
+        &store,
+        &support::simple_incident("p-1@delinde.example"),
+    )
+    .await;
+    let done = ingest(
+        &pipeline,
+        &store,
+        &support::simple_incident("p-2@delinde.example"),
+    )
+    .await;
+    set(&store, &done, status(TicketStatus::Resolved)).await;
+    let before = ticket(&store, &done).await;
+    // The same policy again: nothing to do.
+    assert_eq!(store.apply_sla_policy(config.sla.clone()).await.unwrap(), 0);
+
+    let faster = config_of(
+        &db,
+        &ROUND_THE_CLOCK.replace("first_response = \"4h\"", "first_response = \"2h\""),
+    );
+    assert_eq!(store.apply_sla_policy(faster.sla.clone()).await.unwrap(), 1);
+    let t = ticket(&store, &open).await;
+    assert_eq!(t.sla.sla_response_minutes, Some(120));
+    assert_eq!(t.sla.first_response_due, due(&faster.sla, &t, 120));
+    assert_eq!(ticket(&store, &done).await.sla, before.sla);
+    assert_eq!(store.apply_sla_policy(faster.sla.clone()).await.unwrap(), 0);
+    // New tickets follow it as well.
+    let next = ingest(
+        &pipeline,
+        &store,
+        &support::simple_incident("p-3@delinde.example"),
+    )
+    .await;
+    assert_eq!(
+        ticket(&store, &next).await.sla.sla_response_minutes,
+        Some(120)
     );
 }

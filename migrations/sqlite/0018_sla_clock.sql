@@ -17,3 +17,12 @@ ALTER TABLE tickets ADD COLUMN resolution_due TEXT;
 -- it stands still. The "due soon / overdue" view reads this index.
 ALTER TABLE tickets ADD COLUMN sla_next_due TEXT;
 CREATE INDEX tickets_sla_next_due ON tickets(sla_next_due) WHERE sla_next_due IS NOT NULL;
+
+-- Which SLA policy the stored due times were computed with (a hash of
+-- `[sla]`): a daemon that starts or reloads with another one computes the
+-- due times of the open tickets again.
+CREATE TABLE sla_policy (
+    id          INTEGER PRIMARY KEY,    -- always 1
+    fingerprint TEXT NOT NULL,
+    applied_at  TEXT NOT NULL
+);

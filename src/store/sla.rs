@@ -61,6 +61,59 @@ impl Store {
         *self.sla.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
+    /// Uses this SLA policy, and when the open tickets' due times were
+    /// computed with another one (a changed `[sla]`), computes them again,
+    /// 500 tickets per transaction. Returns how many were computed again.
+    ///
+    /// # Errors
+    ///
+    /// On database failure; the tickets done so far keep their new due
+    /// times, and the next start finishes the work.
+    pub async fn apply_sla_policy(&self, policy: std::sync::Arc<Policy>) -> Result<usize> {
+        use sha2::Digest;
+        self.set_sla_policy(policy.clone());
+        let fingerprint: String = sha2::Sha256::digest(format!("{policy:?}").as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT fingerprint FROM sla_policy WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if stored.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(0);
+        }
+        let mut after = 0_i64;
+        let mut done = 0;
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM tickets WHERE sla_tier IS NOT NULL \
+                 AND status NOT IN ('resolved', 'closed') AND id > $1 ORDER BY id LIMIT 500",
+            )
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(last) = ids.last() else { break };
+            after = *last;
+            let mut tx = self.begin("").await?;
+            for id in &ids {
+                tx.follow_sla(*id).await?;
+            }
+            tx.commit().await?;
+            done += ids.len();
+        }
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "INSERT INTO sla_policy (id, fingerprint, applied_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint, applied_at = excluded.applied_at",
+        )
+        .bind(fingerprint)
+        .bind(super::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done)
+    }
+
     /// The SLA policy in use.
     pub fn sla_policy(&self) -> std::sync::Arc<Policy> {
         self.sla.read().unwrap_or_else(|e| e.into_inner()).clone()
