@@ -82,6 +82,24 @@ from = "Care Solutions Servicedesk <support@example.test>"
 
 [web]
 listen = "127.0.0.1:8080"
+
+[sla]
+[[sla.tiers]]
+name = "standard"
+first_response = "8h"
+resolution = "40h"
+[[sla.tiers.targets]]
+priority = "critical"
+first_response = "2h"
+resolution = "16h"
+[[sla.tiers]]
+name = "premium"
+first_response = "4h"
+resolution = "24h"
+[[sla.tiers.targets]]
+priority = "critical"
+first_response = "30m"
+resolution = "4h"
 "#,
         db = dir.join("servicedesk.db").display(),
         maildir = maildir.display(),

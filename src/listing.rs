@@ -309,6 +309,7 @@ fn sla_lines(out: &mut String, sla: &crate::store::SlaView) {
     };
     let hours = |m: Option<i64>| match m {
         Some(m) if m % 60 == 0 => format!("{}h", m / 60),
+        Some(m) if m < 60 => format!("{m}m"),
         Some(m) => format!("{}h{:02}m", m / 60, m % 60),
         None => "?".into(),
     };
