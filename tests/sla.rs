@@ -301,6 +301,44 @@ async fn the_clock_pauses_and_resumes_with_the_time_left(backend: Backend) {
     let left_now = time(&resumed.sla.first_response_due) - Utc::now();
     assert!((left_then - left_now).num_seconds().abs() < 60);
 
+    // Waiting again, and the customer's answer by mail moves it back to
+    // open: the clock runs again (the mail's path, not an agent's).
+    set(&store, &number, status(TicketStatus::Waiting)).await;
+    rewrite(
+        &store,
+        &number,
+        "sla_paused_since",
+        Utc::now() - Duration::hours(1),
+    )
+    .await;
+    let answer = mail(
+        "pause-1-answer@delinde.example",
+        "Koen De Witte <koen.dewitte@delinde.example>",
+        &format!("Re: [{number}] Foutmelding bij opslaan zorgplan"),
+        "Het gebeurt nog steeds, ook na het herstarten.",
+    );
+    let registry = store.registry().await.unwrap();
+    let p = pipeline
+        .process(
+            &RawMessage {
+                bytes: &answer,
+                source: "stdin",
+                source_key: None,
+                oversized: None,
+            },
+            &registry,
+        )
+        .await
+        .expect("process");
+    assert_eq!(p.outcome, Outcome::Followup, "{p:?}");
+    let answered = ticket(&store, &number).await;
+    assert_eq!(answered.status, TicketStatus::Open);
+    assert_eq!(answered.sla.sla_paused_since, None);
+    assert_eq!(
+        answered.sla.first_response_due,
+        due(&policy, &before, 240 + 180 + 60)
+    );
+
     // Resolved: the clock stops; reopened, it goes on.
     set(&store, &number, status(TicketStatus::Resolved)).await;
     let resolved = ticket(&store, &number).await;
