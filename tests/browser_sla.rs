@@ -120,7 +120,8 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
         .expect("the critical ticket");
     assert!(first < second, "overdue first: {page}");
     assert!(
-        page.contains("Due soon / overdue <span class=\"count\">2</span>"),
+        page.contains("Due soon / overdue <span class=\"count\">2</span>")
+            && page.contains("Overdue <span class=\"count\">1</span>"),
         "{page}"
     );
     let countdowns = b

@@ -439,6 +439,18 @@ async fn the_due_soon_view_lists_running_clocks_earliest_first(backend: Backend)
         .unwrap();
     let listed: Vec<&str> = page.iter().map(|t| t.number.as_str()).collect();
     assert_eq!(listed, vec![overdue.as_str(), soon.as_str()]);
+    let late = store
+        .ticket_page(&TicketQuery {
+            view: View::Overdue,
+            limit: 50,
+            ..TicketQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        late.iter().map(|t| t.number.as_str()).collect::<Vec<_>>(),
+        vec![overdue.as_str()]
+    );
     assert!(!listed.contains(&fresh_one.as_str()));
     // Answered: the resolution (16 h) is far away, off the view.
     set(

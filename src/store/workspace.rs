@@ -30,6 +30,8 @@ pub enum View {
     /// Running SLA clocks due within `[sla] due_soon` or overdue, the
     /// earliest first (not paged: one list).
     DueSoon,
+    /// Running SLA clocks past their due time, the earliest first.
+    Overdue,
 }
 
 /// A page of tickets: filters, a view, and where the page starts.
@@ -160,6 +162,15 @@ impl Store {
                     Arg::Text(self.due_soon_threshold(chrono::Utc::now())),
                 );
             }
+            View::Overdue => {
+                conds.push("sla_next_due IS NOT NULL".into());
+                arg(
+                    &mut conds,
+                    &mut args,
+                    "sla_next_due < ?",
+                    Arg::Text(super::now()),
+                );
+            }
         }
         if let Some(c) = q.category {
             arg(
@@ -212,7 +223,7 @@ impl Store {
                  OR LOWER(number) LIKE ${n} ESCAPE '\\' OR LOWER(customer) LIKE ${n} ESCAPE '\\')"
             ));
         }
-        let due_first = q.view == View::DueSoon;
+        let due_first = matches!(q.view, View::DueSoon | View::Overdue);
         if let Some(id) = q.before_id.filter(|_| !due_first) {
             args.push(Arg::Int(id));
             conds.push(format!("id < ${}", args.len()));

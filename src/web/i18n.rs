@@ -697,6 +697,10 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
             "Bald fällig / überfällig",
         ],
     ),
+    (
+        "view_overdue",
+        ["Te laat", "En retard", "Overdue", "Überfällig"],
+    ),
     ("sla", ["SLA", "SLA", "SLA", "SLA"]),
     ("sla_tier", ["Niveau", "Niveau", "Tier", "Stufe"]),
     (

@@ -309,6 +309,7 @@ pub async fn queues(
         ("waiting", counts.waiting),
         ("to_check", counts.to_check),
         ("due_soon", counts.due_soon),
+        ("overdue", counts.overdue),
         ("everything", -1),
     ];
     let here = p.link(query.before_id);
@@ -323,7 +324,7 @@ pub async fn queues(
         },
         all_categories => Category::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         all_statuses => TicketStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        next => next.filter(|_| query.view != crate::store::View::DueSoon),
+        next => next.filter(|_| !matches!(query.view, crate::store::View::DueSoon | crate::store::View::Overdue)),
         paged => query.before_id.is_some(),
         sla_now => crate::store::now(),
         first => p.link(None),
