@@ -163,10 +163,15 @@ impl Tx {
                 .bind(customer.trim().to_lowercase())
                 .fetch_optional(&mut *self.tx)
                 .await?;
-        let tier = self
-            .sla
-            .tier_for(own.flatten().as_deref())
-            .map(|t| t.name.clone());
+        let own = own.flatten().filter(|t| !t.trim().is_empty());
+        let tier = self.sla.tier_for(own.as_deref()).map(|t| t.name.clone());
+        if let (Some(own), None) = (&own, &tier) {
+            tracing::warn!(
+                customer,
+                tier = %own,
+                "the customer's SLA tier is not in [sla] of the configuration: the ticket gets no due times"
+            );
+        }
         sqlx::query("UPDATE tickets SET sla_tier = $2 WHERE id = $1")
             .bind(ticket_id)
             .bind(tier)
@@ -199,6 +204,12 @@ impl Tx {
     ///
     /// On database failure.
     pub async fn follow_sla(&mut self, ticket_id: i64) -> Result<()> {
+        // The row's lock first (PostgreSQL): a concurrent change of the
+        // same ticket waits, and this reads what it committed.
+        sqlx::query("UPDATE tickets SET sla_paused_minutes = sla_paused_minutes WHERE id = $1")
+            .bind(ticket_id)
+            .execute(&mut *self.tx)
+            .await?;
         let Some(r) = sqlx::query(
             "SELECT status, category, priority, created_at, sla_tier, sla_paused_minutes, \
                     sla_paused_since, first_response_at, first_response_due, resolution_due \
