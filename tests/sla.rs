@@ -508,6 +508,12 @@ async fn the_acknowledgement_states_the_response_target(backend: Backend) {
             .any(|l| l.starts_with("WZC De Linde") && l.ends_with("sla: gold")),
         "{listed}"
     );
+    let doctor = String::from_utf8_lossy(&run(&["doctor"]).stdout).to_string();
+    assert!(
+        doctor.lines().any(|l| l.contains("sla")
+            && l.contains("1 tier(s), 1 customer(s) with a tier; open Mon–Fri 08:30–17:00")),
+        "{doctor}"
+    );
     let out = run(&["registry", "export", "export"]);
     assert!(out.status.success(), "{}", support::describe(&out));
     assert_eq!(
