@@ -52,7 +52,7 @@ struct RawTier {
     first_response: Spanned<String>,
     resolution: Spanned<String>,
     #[serde(default)]
-    targets: Vec<RawRule>,
+    targets: Vec<Spanned<RawRule>>,
 }
 
 /// `[[sla.tiers.targets]]`: other targets for a category and/or priority.
@@ -151,7 +151,9 @@ impl RawSla {
                 resolution: duration(&raw.resolution, "resolution")?,
             };
             let mut rules: Vec<TargetRule> = Vec::new();
-            for r in raw.targets {
+            for rule in raw.targets {
+                let at = rule.span().start;
+                let r = rule.into_inner();
                 if r.category.is_none() && r.priority.is_none() {
                     return Err(err(
                         at,
@@ -245,6 +247,15 @@ mod tests {
         [[sla.tiers]]\nname = \"gold\"\nfirst_response = \"4h\"\nresolution = \"24h\"\n\
         [[sla.tiers.targets]]\npriority = \"critical\"\nfirst_response = \"30m\"\nresolution = \"4h\"\n\
         [[sla.tiers.targets]]\ncategory = \"incident\"\nfirst_response = \"2h\"\n";
+
+    #[test]
+    fn a_rule_without_a_category_or_priority_names_its_own_line() {
+        let text = format!("{GOLD}[[sla.tiers.targets]]\nresolution = \"2h\"\n");
+        let err = parse(&text).unwrap_err();
+        let line = format!("{MINIMAL}{text}").lines().count() - 1;
+        assert!(err.starts_with(&format!("x.toml: line {line}: ")), "{err}");
+        assert!(err.contains("name a category, a priority or both"), "{err}");
+    }
 
     #[test]
     fn tiers_hours_and_closed_days_are_read() {
