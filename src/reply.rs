@@ -566,6 +566,28 @@ mod tests {
             let cut = said.split(" 4 ").next().unwrap();
             assert!(!without.body.contains(cut), "{lang}: {}", without.body);
         }
+        // The advance notice of a charge: the target runs from the confirmation.
+        for (lang, said) in [
+            (Language::En, "From your confirmation on, we will answer you within 1 business hour."),
+            (Language::Nl, "Vanaf uw bevestiging antwoorden we u binnen 1 werkuur."),
+            (Language::Fr, "À partir de votre confirmation, nous vous répondrons dans un délai de 1 heure ouvrable."),
+            (Language::De, "Ab Ihrer Bestätigung antworten wir Ihnen innerhalb von 1 Arbeitsstunde."),
+        ] {
+            let req = ReplyRequest {
+                notice: Notice::Chargeable,
+                language: lang,
+                ticket: Some("CS-000008"),
+                inbound: &mail,
+                recipient: "an@x.example",
+                name: "An",
+                customer: Some("WZC"),
+                category: Some(Category::Question),
+                reason: Some(ChargeReason::Training),
+            };
+            let with = r.render_with_target(&req, Some(60)).unwrap();
+            assert!(with.body.contains(said), "{lang}: {}", with.body);
+            assert!(!r.render(&req).unwrap().body.contains(said));
+        }
     }
 
     #[test]
