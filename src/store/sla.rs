@@ -158,6 +158,9 @@ impl Tx {
     ///
     /// On database failure.
     pub async fn start_sla(&mut self, ticket_id: i64, customer: &str) -> Result<()> {
+        if self.sla.tiers.is_empty() {
+            return Ok(());
+        }
         let own: Option<Option<String>> =
             sqlx::query_scalar("SELECT sla FROM customers WHERE key = $1")
                 .bind(customer.trim().to_lowercase())
@@ -172,6 +175,10 @@ impl Tx {
                 "the customer's SLA tier is not in [sla] of the configuration: the ticket gets no due times"
             );
         }
+        let Some(tier) = tier else {
+            // No SLA: the clock's columns stay empty.
+            return Ok(());
+        };
         sqlx::query("UPDATE tickets SET sla_tier = $2 WHERE id = $1")
             .bind(ticket_id)
             .bind(tier)
@@ -279,6 +286,9 @@ impl Tx {
     ///
     /// On database failure.
     pub async fn response_target(&mut self, ticket_id: i64) -> Result<Option<i64>> {
+        if self.sla.tiers.is_empty() {
+            return Ok(None);
+        }
         Ok(sqlx::query_scalar::<_, Option<i64>>(
             "SELECT sla_response_minutes FROM tickets WHERE id = $1",
         )
