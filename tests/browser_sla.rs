@@ -139,6 +139,24 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
     );
     b.screenshot(&shots, "sla-1-due-soon").await;
 
+    // The API's ticket objects carry the clock; the overdue view holds one.
+    let token = cli(&["agents", "token", "an.agent@desk.example"], None);
+    let api: serde_json::Value = reqwest::Client::new()
+        .get(format!("{web}/api/tickets?view=overdue"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let late = api.as_array().expect("a JSON array");
+    assert_eq!(late.len(), 1, "{api}");
+    assert_eq!(late[0]["number"], "CS-000002");
+    assert_eq!(late[0]["sla_tier"], "gold");
+    assert_eq!(late[0]["sla_next_due"], late[0]["first_response_due"]);
+    assert!(late[0]["resolution_due"].is_string() && late[0]["first_response_at"].is_null());
+
     // The ticket page: tier, targets, due times in Brussels' time, and
     // the countdown beside the first answer's.
     b.goto(&format!("{web}/tickets/CS-000001")).await;
