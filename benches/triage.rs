@@ -32,6 +32,7 @@ fn registry(mails: &[Vec<u8>]) -> Registry {
         name: "Bench".into(),
         status: ContractStatus::Active,
         campuses: vec![],
+        sla: None,
     };
     let persons = mails
         .iter()

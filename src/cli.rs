@@ -392,7 +392,7 @@ pub async fn main(cli: Cli) -> ExitCode {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(config.database.connect_url())
+    let store = Store::connect(config.database.connect_url())
         .await
         .with_context(|| {
             format!(
@@ -400,7 +400,9 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
                 config.path.display(),
                 config.database.shown_url()
             )
-        })
+        })?;
+    store.set_sla_policy(config.sla.clone());
+    Ok(store)
 }
 
 async fn oauth(config: &Config, command: OauthCommand) -> anyhow::Result<ExitCode> {
@@ -699,7 +701,7 @@ async fn customers(config: &Config, command: CustomersCommand) -> anyhow::Result
     match command {
         CustomersCommand::Import { file } => {
             let text = read_csv(&file)?;
-            let customers = registry::parse_customers(&file, &text)?;
+            let customers = registry::parse_customers_for(&file, &text, Some(&config.sla))?;
             let (s, resumed) = crate::contract::import(config, &store, &customers).await?;
             println!(
                 "customers: {} added, {} updated, {} unchanged",

@@ -77,6 +77,23 @@ async fn build(config: &Config) -> anyhow::Result<Arc<Shared>> {
                 config.database.shown_url()
             )
         })?;
+    // A changed [sla] applies to the open tickets' due times too.
+    let recomputed = store
+        .apply_sla_policy(config.sla.clone())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [database] url {}: {e}",
+                config.path.display(),
+                config.database.shown_url()
+            )
+        })?;
+    if recomputed > 0 {
+        tracing::info!(
+            tickets = recomputed,
+            "[sla] changed: due times computed again"
+        );
+    }
     let tokens = crate::oauth::Tokens::new(store.clone());
     tokens.prepare(config)?;
     let transport = Transport::from_config(config, &tokens)?;

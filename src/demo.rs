@@ -82,6 +82,24 @@ from = "Care Solutions Servicedesk <support@example.test>"
 
 [web]
 listen = "127.0.0.1:8080"
+
+[sla]
+[[sla.tiers]]
+name = "standard"
+first_response = "8h"
+resolution = "40h"
+[[sla.tiers.targets]]
+priority = "critical"
+first_response = "2h"
+resolution = "16h"
+[[sla.tiers]]
+name = "premium"
+first_response = "4h"
+resolution = "24h"
+[[sla.tiers.targets]]
+priority = "critical"
+first_response = "30m"
+resolution = "4h"
 "#,
         db = dir.join("servicedesk.db").display(),
         maildir = maildir.display(),
@@ -92,9 +110,13 @@ listen = "127.0.0.1:8080"
     let config = Config::parse(&config_path, &config_text)?;
 
     let store = Store::connect(config.database.connect_url()).await?;
+    store.set_sla_policy(config.sla.clone());
     let customers_csv = sample.join("customers.csv");
-    let customers =
-        registry::parse_customers(&customers_csv, &std::fs::read_to_string(&customers_csv)?)?;
+    let customers = registry::parse_customers_for(
+        &customers_csv,
+        &std::fs::read_to_string(&customers_csv)?,
+        Some(&config.sla),
+    )?;
     store.import_customers(&customers).await?;
     let known = store.registry().await?;
     let persons_csv = sample.join("persons.csv");

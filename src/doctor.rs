@@ -100,6 +100,7 @@ pub async fn examine(path: &Path) -> Vec<Finding> {
     findings.push(smtp(&config, &tokens).await);
     if let Some(store) = &store {
         findings.push(registry(store).await);
+        findings.extend(sla_tiers(store, &config).await);
     }
     findings.push(templates(&config));
     findings.push(sorting(&config));
@@ -401,6 +402,59 @@ async fn registry(store: &Store) -> Finding {
         }
         Err(e) => failed("registry", e, "check the database"),
     }
+}
+
+/// The customers' SLA tiers against `[sla]`: none when neither has any.
+async fn sla_tiers(store: &Store, config: &Config) -> Option<Finding> {
+    let registry = match store.registry().await {
+        Ok(r) => r,
+        Err(e) => return Some(failed("sla", e, "check the database")),
+    };
+    let customers = registry.customers();
+    let with_tier: Vec<_> = customers.iter().filter(|c| c.sla.is_some()).collect();
+    if config.sla.tiers.is_empty() && with_tier.is_empty() {
+        return None;
+    }
+    let unknown: Vec<String> = with_tier
+        .iter()
+        .filter_map(|c| {
+            let tier = c.sla.as_deref()?;
+            config
+                .sla
+                .tier(tier)
+                .is_none()
+                .then(|| format!("{}: {tier}", c.name))
+        })
+        .collect();
+    Some(if unknown.is_empty() {
+        ok(
+            "sla",
+            format!(
+                "{} tier(s), {} customer(s) with a tier{}; open {}",
+                config.sla.tiers.len(),
+                with_tier.len(),
+                config
+                    .sla
+                    .default_tier
+                    .as_deref()
+                    .map(|d| format!(", the others {d}"))
+                    .unwrap_or_default(),
+                config.sla.calendar.describe()
+            ),
+        )
+    } else {
+        failed(
+            "sla",
+            format!(
+                "customers with a tier [sla] does not define (their tickets get no due times): {}",
+                unknown.join("; ")
+            ),
+            &format!(
+                "define the tier in [sla] or import the customers with one of: {}",
+                config.sla.tier_names()
+            ),
+        )
+    })
 }
 
 fn templates(config: &Config) -> Finding {

@@ -52,9 +52,15 @@ pub fn queues(tickets: &[TicketView]) -> String {
                 .as_deref()
                 .map(|a| format!("  ! {a}"))
                 .unwrap_or_default();
+            let due = t
+                .sla
+                .sla_next_due
+                .as_deref()
+                .map(|d| format!("  due {}", crate::web::time::brussels(d)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  {}  {:<17} {}  {:<32} {}{priority}{charge}{attention}",
+                "  {}  {:<17} {}  {:<32} {}{priority}{charge}{due}{attention}",
                 t.number,
                 t.status,
                 t.language,
@@ -179,6 +185,7 @@ pub fn ticket(t: &TicketView, thread: &[ThreadEntry]) -> String {
         );
     }
     let _ = writeln!(out, "  status     {}", t.status);
+    sla_lines(&mut out, &t.sla);
     let _ = writeln!(
         out,
         "  customer   {}{}",
@@ -281,12 +288,54 @@ pub fn outbox_line(e: &OutboxEntry) -> String {
 
 /// One customer: name, contract status, campuses.
 pub fn customer_line(c: &Customer) -> String {
-    format!(
+    let line = format!(
         "{:<40} {:<10} {}",
         truncate(&c.name, 40),
         c.status,
         c.campuses.join(";")
-    )
+    );
+    match &c.sla {
+        Some(tier) => format!("{line}  sla: {tier}"),
+        None => line,
+    }
+}
+
+/// A ticket's SLA clock for `tickets show`: the tier and targets, the
+/// due times (Europe/Brussels), the first answer, and a clock standing still.
+fn sla_lines(out: &mut String, sla: &crate::store::SlaView) {
+    let Some(tier) = &sla.sla_tier else {
+        let _ = writeln!(out, "  sla        none");
+        return;
+    };
+    let hours = |m: Option<i64>| match m {
+        Some(m) if m % 60 == 0 => format!("{}h", m / 60),
+        Some(m) if m < 60 => format!("{m}m"),
+        Some(m) => format!("{}h{:02}m", m / 60, m % 60),
+        None => "?".into(),
+    };
+    let _ = writeln!(
+        out,
+        "  sla        {tier} (first response {}, resolution {}, business hours)",
+        hours(sla.sla_response_minutes),
+        hours(sla.sla_resolution_minutes)
+    );
+    let at = |t: &Option<String>| t.as_deref().map(crate::web::time::brussels);
+    if let Some(due) = at(&sla.first_response_due) {
+        let answered = match (&sla.first_response_at, &sla.first_response_due) {
+            (Some(a), Some(d)) if a > d => {
+                format!(", answered {} (late)", crate::web::time::brussels(a))
+            }
+            (Some(a), _) => format!(", answered {}", crate::web::time::brussels(a)),
+            (None, _) => String::new(),
+        };
+        let _ = writeln!(out, "  respond by {due}{answered}");
+    }
+    if let Some(due) = at(&sla.resolution_due) {
+        let _ = writeln!(out, "  resolve by {due}");
+    }
+    if let Some(since) = at(&sla.sla_paused_since) {
+        let _ = writeln!(out, "  clock      stands still since {since}");
+    }
 }
 
 /// One reference person, `(deactivated)` when no longer registered.

@@ -141,6 +141,7 @@ impl Pipeline {
             config.triage.rules_file.as_deref(),
             config.triage.model_file.as_deref(),
         )?;
+        store.set_sla_policy(config.sla.clone());
         let from = config.reply_from();
         let replier = Replier::new(
             &from,
@@ -299,7 +300,18 @@ impl Pipeline {
 
     /// Renders a reply, with a panic caught.
     fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, NoReply> {
-        Ok(guard(Panicked::Rendering, || self.replier.render(req))??)
+        self.render_with_target(req, None)
+    }
+
+    /// [`Pipeline::render`] stating the ticket's first-response target.
+    fn render_with_target(
+        &self,
+        req: &ReplyRequest<'_>,
+        response_minutes: Option<i64>,
+    ) -> Result<OutgoingReply, NoReply> {
+        Ok(guard(Panicked::Rendering, || {
+            self.replier.render_with_target(req, response_minutes)
+        })??)
     }
 
     /// Processes one message completely: after `Ok`, its intake record (and
@@ -530,18 +542,22 @@ impl Pipeline {
                 tx.flag_address(&t.sender, "loop_breaker", reason).await?;
             }
         }
+        let response_target = tx.response_target(ticket_id).await?;
         let reply = if t.send_notice {
-            self.render(&ReplyRequest {
-                notice: t.notice,
-                language: t.language,
-                ticket: Some(&number),
-                inbound: msg.mail,
-                recipient: &t.sender,
-                name: &t.sender_name,
-                customer: Some(&t.customer),
-                category: Some(t.category),
-                reason: t.chargeable,
-            })
+            self.render_with_target(
+                &ReplyRequest {
+                    notice: t.notice,
+                    language: t.language,
+                    ticket: Some(&number),
+                    inbound: msg.mail,
+                    recipient: &t.sender,
+                    name: &t.sender_name,
+                    customer: Some(&t.customer),
+                    category: Some(t.category),
+                    reason: t.chargeable,
+                },
+                response_target,
+            )
         } else {
             Err(NoReply::LoopBreaker)
         };

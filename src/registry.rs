@@ -18,6 +18,8 @@ pub struct Customer {
     pub status: ContractStatus,
     /// Campuses that each need a reference person; empty when not given.
     pub campuses: Vec<String>,
+    /// The SLA tier sold to the customer (`[[sla.tiers]]`); `None`: none.
+    pub sla: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -179,12 +181,27 @@ fn record_error(file: &str, e: csv::Error) -> CsvError {
     }
 }
 
-/// Parses a customers CSV (`customer,contract_status[,campuses]`, more columns allowed).
+/// Parses a customers CSV (`customer,contract_status[,campuses][,sla]`,
+/// more columns allowed), taking any text in `sla`; see [`parse_customers_for`].
 ///
 /// # Errors
 ///
 /// The first bad line, with its number and the fix; nothing is returned then.
 pub fn parse_customers(file: &Path, text: &str) -> Result<Vec<Customer>, CsvError> {
+    parse_customers_for(file, text, None)
+}
+
+/// Parses a customers CSV whose optional `sla` column must name one of
+/// the policy's tiers (written as the configuration spells it), or be empty.
+///
+/// # Errors
+///
+/// The first bad line, with its number and the fix; nothing is returned then.
+pub fn parse_customers_for(
+    file: &Path,
+    text: &str,
+    tiers: Option<&crate::sla::Policy>,
+) -> Result<Vec<Customer>, CsvError> {
     let name = file.display().to_string();
     let mut rdr = reader(text);
     let headers = rdr.headers().map_err(|e| record_error(&name, e))?.clone();
@@ -221,10 +238,27 @@ pub fn parse_customers(file: &Path, text: &str) -> Result<Vec<Customer>, CsvErro
             .filter(|c| !c.is_empty())
             .map(str::to_string)
             .collect();
+        let sla = match (get("sla"), tiers) {
+            ("", _) => None,
+            (tier, None) => Some(tier.to_string()),
+            (tier, Some(policy)) => Some(
+                policy
+                    .tier(tier)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "sla {tier:?} is not a tier of the configuration's [sla]: use one of {}, or leave it empty for none",
+                            policy.tier_names()
+                        ))
+                    })?
+                    .name
+                    .clone(),
+            ),
+        };
         out.push(Customer {
             name: customer.to_string(),
             status,
             campuses,
+            sla,
         });
     }
     Ok(out)
@@ -318,14 +352,28 @@ pub fn parse_persons(
     Ok(out)
 }
 
-/// The customers as `customers import` reads them, by name.
+/// The customers as `customers import` reads them, by name (with their
+/// SLA tier when any has one).
 pub fn customers_csv(registry: &Registry) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let _ = w.write_record(["customer", "contract_status", "campuses"]);
-    for c in registry.customers() {
-        let _ = w.write_record([c.name.as_str(), c.status.as_str(), &c.campuses.join(";")]);
+    // The `sla` column only when a customer has a tier: a registry
+    // without SLAs exports as it always did.
+    let customers = registry.customers();
+    let with_sla = customers.iter().any(|c| c.sla.is_some());
+    let mut header = vec!["customer", "contract_status", "campuses"];
+    if with_sla {
+        header.push("sla");
+    }
+    let _ = w.write_record(&header);
+    for c in customers {
+        let campuses = c.campuses.join(";");
+        let mut row = vec![c.name.as_str(), c.status.as_str(), &campuses];
+        if with_sla {
+            row.push(c.sla.as_deref().unwrap_or(""));
+        }
+        let _ = w.write_record(&row);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
@@ -368,6 +416,52 @@ mod tests {
         .unwrap();
         assert_eq!(c[0].campuses, vec!["Gent", "Aalst"]);
         assert_eq!(c[1].status, ContractStatus::Suspended);
+    }
+
+    #[test]
+    fn a_customers_tier_is_one_of_the_configuration_or_none() {
+        let policy = crate::sla::Policy {
+            tiers: vec![crate::sla::Tier {
+                name: "gold".into(),
+                targets: crate::sla::Targets {
+                    first_response: 60,
+                    resolution: 480,
+                },
+                rules: Vec::new(),
+            }],
+            ..crate::sla::Policy::default()
+        };
+        let text = "customer,contract_status,sla\nA,active,GOLD\nB,active,\n";
+        let c = parse_customers_for(Path::new("c.csv"), text, Some(&policy)).unwrap();
+        assert_eq!(c[0].sla.as_deref(), Some("gold"));
+        assert_eq!(c[1].sla, None);
+        let e = parse_customers_for(
+            Path::new("c.csv"),
+            "customer,contract_status,sla\nA,active,gold\nB,active,silver\n",
+            Some(&policy),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.csv: line 3: sla \"silver\" is not a tier of the configuration's [sla]: use one of gold, or leave it empty for none"
+        );
+        let e = parse_customers_for(
+            Path::new("c.csv"),
+            text,
+            Some(&crate::sla::Policy::default()),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("add [[sla.tiers]]"), "{e}");
+        // The export keeps the column, and reads back the same.
+        let exported = customers_csv(&Registry::new(c.clone(), Vec::new()));
+        assert_eq!(
+            exported,
+            "customer,contract_status,campuses,sla\nA,active,,gold\nB,active,,\n"
+        );
+        assert_eq!(
+            parse_customers_for(Path::new("c.csv"), &exported, Some(&policy)).unwrap(),
+            c
+        );
     }
 
     #[test]
@@ -420,6 +514,7 @@ mod tests {
             name: "A".into(),
             status: ContractStatus::Active,
             campuses: vec!["Gent".into(), "Aalst".into()],
+            sla: None,
         }];
         let persons = vec![
             Person {

@@ -271,6 +271,22 @@ impl Replier {
     ///
     /// When the template fails or the recipient is not a usable address.
     pub fn render(&self, req: &ReplyRequest<'_>) -> Result<OutgoingReply, ReplyError> {
+        self.render_with_target(req, None)
+    }
+
+    /// Renders one reply that may state the first-response target of the
+    /// ticket's SLA (business minutes; the templates' `response_target`,
+    /// e.g. "4 business hours", and `response_minutes`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Replier::render`].
+    pub fn render_with_target(
+        &self,
+        req: &ReplyRequest<'_>,
+        response_minutes: Option<i64>,
+    ) -> Result<OutgoingReply, ReplyError> {
+        let response_minutes = response_minutes.filter(|_| req.ticket.is_some());
         let name = template_name(req.language.as_str(), req.notice.as_str());
         let tmpl = self
             .env
@@ -297,6 +313,8 @@ impl Replier {
                 reason => req.reason.map(|r| r.as_str()),
                 desk => self.desk,
                 support_address => self.support_address,
+                response_minutes => response_minutes,
+                response_target => response_minutes.map(|m| crate::sla::phrase(m, req.language)),
             })
             .map_err(|source| ReplyError::Template {
                 name: name.clone(),
@@ -507,6 +525,69 @@ mod tests {
         assert_eq!(out.subject, "Re: Storing [CS-000007]");
         assert_eq!(out.message_id, "sd.abc.agent@example.test");
         assert_eq!(out.recipient, "an@x.example");
+    }
+
+    #[test]
+    fn the_acknowledgement_states_the_response_target_only_when_one_applies() {
+        let r = Replier::new(
+            "Desk <support@example.test>",
+            "Desk",
+            "support@example.test",
+            None,
+        )
+        .unwrap();
+        let mail = inbound();
+        for (lang, said) in [
+            (Language::En, "We will answer you within 4 business hours."),
+            (Language::Nl, "We antwoorden u binnen 4 werkuren."),
+            (
+                Language::Fr,
+                "Nous vous répondrons dans un délai de 4 heures ouvrables.",
+            ),
+            (
+                Language::De,
+                "Wir antworten Ihnen innerhalb von 4 Arbeitsstunden.",
+            ),
+        ] {
+            let req = ReplyRequest {
+                notice: Notice::Received,
+                language: lang,
+                ticket: Some("CS-000007"),
+                inbound: &mail,
+                recipient: "an@x.example",
+                name: "An",
+                customer: Some("WZC"),
+                category: Some(Category::Incident),
+                reason: None,
+            };
+            let with = r.render_with_target(&req, Some(240)).unwrap();
+            assert!(with.body.contains(said), "{lang}: {}", with.body);
+            let without = r.render(&req).unwrap();
+            let cut = said.split(" 4 ").next().unwrap();
+            assert!(!without.body.contains(cut), "{lang}: {}", without.body);
+        }
+        // The advance notice of a charge: the target runs from the confirmation.
+        for (lang, said) in [
+            (Language::En, "From your confirmation on, we will answer you within 1 business hour."),
+            (Language::Nl, "Vanaf uw bevestiging antwoorden we u binnen 1 werkuur."),
+            (Language::Fr, "À partir de votre confirmation, nous vous répondrons dans un délai de 1 heure ouvrable."),
+            (Language::De, "Ab Ihrer Bestätigung antworten wir Ihnen innerhalb von 1 Arbeitsstunde."),
+        ] {
+            let req = ReplyRequest {
+                notice: Notice::Chargeable,
+                language: lang,
+                ticket: Some("CS-000008"),
+                inbound: &mail,
+                recipient: "an@x.example",
+                name: "An",
+                customer: Some("WZC"),
+                category: Some(Category::Question),
+                reason: Some(ChargeReason::Training),
+            };
+            let with = r.render_with_target(&req, Some(60)).unwrap();
+            assert!(with.body.contains(said), "{lang}: {}", with.body);
+            assert!(!r.render(&req).unwrap().body.contains(said));
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 pub mod oauth;
 pub mod secret;
+mod sla;
 
 pub use oauth::{AuthMethod, Grant, OAuth2Config, Provider};
 pub use secret::{redact_url, DatabaseConfig, Secret};
@@ -68,6 +69,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub webhooks: Vec<WebhookConfig>,
+    /// `[sla]`: business hours, closed days and the customers' tiers.
+    pub sla: std::sync::Arc<crate::sla::Policy>,
 }
 
 /// The ticket changes a webhook may be called for.
@@ -632,6 +635,8 @@ struct RawConfig {
     log: LogConfig,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
+    #[serde(default)]
+    sla: Option<sla::RawSla>,
 }
 
 /// `[imap]` for one mailbox or `[[imap]]` for several.
@@ -785,7 +790,14 @@ impl Config {
                 .unwrap_or_default();
             ConfigError::new(path, format!("{at}{}", explain(e.message())))
         })?;
-        raw.validate(path)
+        let mut raw = raw;
+        let sla = match raw.sla.take() {
+            Some(s) => s.validate(path, text)?,
+            None => crate::sla::Policy::default(),
+        };
+        let mut config = raw.validate(path)?;
+        config.sla = std::sync::Arc::new(sla);
+        Ok(config)
     }
 }
 
@@ -1068,6 +1080,7 @@ impl RawConfig {
             metrics,
             log: self.log,
             webhooks,
+            sla: Default::default(),
             path: path.to_path_buf(),
             database,
             support: self.support,
@@ -1411,6 +1424,8 @@ address = "support@example.test"
         .unwrap();
         assert_eq!(c.imap[0].password.expose(), "example");
         assert!(c.smtp.is_some());
+        assert_eq!(c.sla.tiers.len(), 2);
+        assert_eq!(c.sla.default_tier, None);
     }
 
     #[test]

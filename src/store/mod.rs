@@ -26,6 +26,7 @@ mod oauth;
 mod outbox;
 pub mod postgres;
 mod registry;
+mod sla;
 pub mod sqlite;
 mod tickets;
 mod webhooks;
@@ -38,6 +39,7 @@ pub use merges::{MergeError, MergeRecord, MergeState, Merged};
 pub use models::{NewModel, StoredModel};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::{HeldTicket, ImportSummary};
+pub use sla::SlaView;
 pub use tickets::{
     CorrectedTicket, ThreadEntry, ThreadMessage, TicketChange, TicketFilter, TicketView,
 };
@@ -116,6 +118,9 @@ pub struct Store {
     /// that the SMTP server accepted a reply (until then, a crash would send
     /// it again).
     urgent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The SLA policy due times are computed with (`[sla]`); set from the
+    /// configuration at start and on reload, shared by every clone.
+    sla: std::sync::Arc<std::sync::RwLock<std::sync::Arc<crate::sla::Policy>>>,
 }
 
 /// A text column as one of the desk's vocabulary values.
@@ -154,6 +159,8 @@ pub fn stamp(t: DateTime<Utc>) -> String {
 pub struct Tx {
     tx: Transaction<'static, Any>,
     prefix: String,
+    /// The SLA policy as it was when the transaction began.
+    sla: std::sync::Arc<crate::sla::Policy>,
     /// This process's write turn (SQLite), held until commit or rollback.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -241,6 +248,7 @@ impl Store {
         }
         Ok(Tx {
             tx,
+            sla: self.sla_policy(),
             prefix: prefix.to_string(),
             _turn: turn,
         })

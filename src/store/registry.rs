@@ -29,39 +29,43 @@ impl Store {
         for c in customers {
             let key = c.name.to_lowercase();
             let campuses = c.campuses.join(";");
-            let existing: Option<(String, String, String)> =
-                sqlx::query("SELECT name, contract_status, campuses FROM customers WHERE key = $1")
-                    .bind(&key)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| (r.get(0), r.get(1), r.get(2)));
+            let existing: Option<(String, String, String, Option<String>)> = sqlx::query(
+                "SELECT name, contract_status, campuses, sla FROM customers WHERE key = $1",
+            )
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)));
             let wanted = (
                 c.name.clone(),
                 c.status.as_str().to_string(),
                 campuses.clone(),
+                c.sla.clone(),
             );
             match existing {
                 Some(e) if e == wanted => sum.unchanged += 1,
                 Some(_) => {
                     sqlx::query(
-                        "UPDATE customers SET name = $2, contract_status = $3, campuses = $4 WHERE key = $1",
+                        "UPDATE customers SET name = $2, contract_status = $3, campuses = $4, sla = $5 WHERE key = $1",
                     )
                     .bind(&key)
                     .bind(&c.name)
                     .bind(c.status.as_str())
                     .bind(&campuses)
+                    .bind(c.sla.clone())
                     .execute(&mut *tx)
                     .await?;
                     sum.updated += 1;
                 }
                 None => {
                     sqlx::query(
-                        "INSERT INTO customers (key, name, contract_status, campuses) VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO customers (key, name, contract_status, campuses, sla) VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(&key)
                     .bind(&c.name)
                     .bind(c.status.as_str())
                     .bind(&campuses)
+                    .bind(c.sla.clone())
                     .execute(&mut *tx)
                     .await?;
                     sum.added += 1;
@@ -198,7 +202,7 @@ impl Store {
     /// On database failure.
     pub async fn registry(&self) -> Result<Registry> {
         let customers =
-            sqlx::query("SELECT name, contract_status, campuses FROM customers ORDER BY name")
+            sqlx::query("SELECT name, contract_status, campuses, sla FROM customers ORDER BY name")
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
@@ -212,6 +216,7 @@ impl Store {
                         .filter(|c| !c.is_empty())
                         .map(str::to_string)
                         .collect(),
+                    sla: r.get(3),
                 })
                 .collect();
         let persons = sqlx::query(
@@ -329,6 +334,6 @@ impl Tx {
             .bind(super::now())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        self.follow_sla(id).await
     }
 }

@@ -59,6 +59,10 @@ pub struct TicketView {
     pub assignee: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The SLA clock's tier, targets and due times (flattened: its keys sit
+    /// beside the others).
+    #[serde(flatten)]
+    pub sla: super::SlaView,
 }
 
 /// One message of a ticket's thread, for `tickets show`.
@@ -131,7 +135,9 @@ pub struct CorrectedTicket {
 /// The columns [`ticket_view`] reads, for every query that feeds it.
 pub(super) const TICKET_COLUMNS: &str = "id, number, category, chargeable_reason, status, customer, campus, \
      charge_approved, sender, sender_name, subject, language, evidence, created_at, updated_at, \
-     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message, assignee, priority";
+     attention, related_ticket, charge_decision, charge_decided_by, charge_decided_message, assignee, priority, \
+     sla_tier, sla_response_minutes, sla_resolution_minutes, first_response_due, first_response_at, \
+     resolution_due, sla_paused_since, sla_next_due";
 
 fn ticket_ref(r: &AnyRow) -> Result<TicketRef> {
     Ok(TicketRef {
@@ -174,6 +180,7 @@ pub(super) fn ticket_view(r: &AnyRow, message_ids: Vec<String>) -> Result<Ticket
         evidence: serde_json::from_str(&r.try_get::<String, _>("evidence")?).unwrap_or_default(),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        sla: super::sla::view(r)?,
     })
 }
 
@@ -394,6 +401,7 @@ impl Tx {
             .bind(&number)
             .execute(&mut *self.tx)
             .await?;
+        self.start_sla(id, &t.customer).await?;
         let sorted = format!(
             "{} / {} / {}",
             t.category.as_str(),
@@ -450,6 +458,7 @@ impl Tx {
         .bind(f.charge_approved.map(|_| message_id))
         .execute(&mut *self.tx)
         .await?;
+        self.follow_sla(id).await?;
         if let Some(status) = f.set_status {
             self.record_event(&f.ticket, "mail", "status", None, Some(status.as_str()))
                 .await?;

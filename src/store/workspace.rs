@@ -27,6 +27,11 @@ pub enum View {
     Waiting,
     /// Open tickets an agent must look at (low confidence, unclear answer, ...).
     ToCheck,
+    /// Running SLA clocks due within `[sla] due_soon` or overdue, the
+    /// earliest first (not paged: one list).
+    DueSoon,
+    /// Running SLA clocks past their due time, the earliest first.
+    Overdue,
 }
 
 /// A page of tickets: filters, a view, and where the page starts.
@@ -59,6 +64,10 @@ pub struct QueueCounts {
     pub on_hold: i64,
     pub waiting: i64,
     pub to_check: i64,
+    /// Running SLA clocks due within `[sla] due_soon`, overdue ones included.
+    pub due_soon: i64,
+    /// Running SLA clocks past their due time.
+    pub overdue: i64,
 }
 
 /// One change to a ticket, for its audit trail.
@@ -144,6 +153,24 @@ impl Store {
                 conds.push(OPEN.into());
                 conds.push("attention IS NOT NULL".into());
             }
+            View::DueSoon => {
+                conds.push("sla_next_due IS NOT NULL".into());
+                arg(
+                    &mut conds,
+                    &mut args,
+                    "sla_next_due < ?",
+                    Arg::Text(self.due_soon_threshold(chrono::Utc::now())),
+                );
+            }
+            View::Overdue => {
+                conds.push("sla_next_due IS NOT NULL".into());
+                arg(
+                    &mut conds,
+                    &mut args,
+                    "sla_next_due < ?",
+                    Arg::Text(super::now()),
+                );
+            }
         }
         if let Some(c) = q.category {
             arg(
@@ -196,18 +223,24 @@ impl Store {
                  OR LOWER(number) LIKE ${n} ESCAPE '\\' OR LOWER(customer) LIKE ${n} ESCAPE '\\')"
             ));
         }
-        if let Some(id) = q.before_id {
+        let due_first = matches!(q.view, View::DueSoon | View::Overdue);
+        if let Some(id) = q.before_id.filter(|_| !due_first) {
             args.push(Arg::Int(id));
             conds.push(format!("id < ${}", args.len()));
         }
         args.push(Arg::Int(q.limit.clamp(1, 10_000)));
         let sql = format!(
-            "SELECT {} FROM tickets {} ORDER BY id DESC LIMIT ${}",
+            "SELECT {} FROM tickets {} ORDER BY {} LIMIT ${}",
             super::tickets::TICKET_COLUMNS,
             if conds.is_empty() {
                 String::new()
             } else {
                 format!("WHERE {}", conds.join(" AND "))
+            },
+            if due_first {
+                "sla_next_due, id"
+            } else {
+                "id DESC"
             },
             args.len()
         );
@@ -308,6 +341,7 @@ impl Store {
                 _ => {}
             }
         }
+        (counts.due_soon, counts.overdue) = self.due_counts().await?;
         Ok(counts)
     }
 
@@ -614,6 +648,7 @@ impl Store {
             .bind(new[5].clone())
             .execute(&mut *tx.tx)
             .await?;
+            tx.follow_sla_of(&number).await?;
         }
         tx.commit().await?;
         Ok(changed)
@@ -723,6 +758,9 @@ impl Tx {
             .bind(now())
             .execute(&mut *self.tx)
             .await?;
+        if m.direction == "out" {
+            self.sla_answered(ticket_id).await?;
+        }
         Ok(())
     }
 
@@ -738,7 +776,7 @@ impl Tx {
             .bind(now())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        self.follow_sla(ticket_id).await
     }
 }
 

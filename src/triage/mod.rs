@@ -428,11 +428,13 @@ mod tests {
                     name: "WZC A".into(),
                     status: ContractStatus::Active,
                     campuses: vec![],
+                    sla: None,
                 },
                 Customer {
                     name: "WZC B".into(),
                     status: ContractStatus::Active,
                     campuses: vec![],
+                    sla: None,
                 },
             ],
             vec![

@@ -117,10 +117,12 @@ pub fn view(name: &str, me: &str) -> Result<View, WebError> {
         "on_hold" => View::OnHold,
         "waiting" => View::Waiting,
         "to_check" => View::ToCheck,
+        "due_soon" => View::DueSoon,
+        "overdue" => View::Overdue,
         "everything" | "all" => View::Everything,
         other => {
             return Err(WebError::BadRequest(format!(
-                "view {other:?}: use open, mine, unassigned, awaiting_approval, on_hold, waiting, to_check or everything"
+                "view {other:?}: use open, mine, unassigned, awaiting_approval, on_hold, waiting, to_check, due_soon, overdue or everything"
             )))
         }
     })

@@ -25,6 +25,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("assets/keys.js"),
     ),
+    // The SLA countdowns (due times from data-due attributes).
+    (
+        "sla.js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/sla.js"),
+    ),
 ];
 
 /// `GET /assets/{name}`.

@@ -1003,6 +1003,74 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
             "Die Nachrichten dieses Tickets gehen in das gewählte Ticket; dieses wird geschlossen. Rückgängig machen ist möglich.",
         ],
     ),
+    // The SLA clock: due times, the countdown and the "due soon" view.
+    (
+        "view_due_soon",
+        [
+            "Bijna te laat / te laat",
+            "Bientôt dû / en retard",
+            "Due soon / overdue",
+            "Bald fällig / überfällig",
+        ],
+    ),
+    (
+        "view_overdue",
+        ["Te laat", "En retard", "Overdue", "Überfällig"],
+    ),
+    ("sla", ["SLA", "SLA", "SLA", "SLA"]),
+    ("sla_tier", ["Niveau", "Niveau", "Tier", "Stufe"]),
+    (
+        "sla_first_response",
+        [
+            "Eerste antwoord",
+            "Première réponse",
+            "First response",
+            "Erste Antwort",
+        ],
+    ),
+    (
+        "sla_resolution",
+        ["Oplossing", "Résolution", "Resolution", "Lösung"],
+    ),
+    ("sla_due", ["tegen", "pour le", "due", "fällig"]),
+    (
+        "sla_answered",
+        ["beantwoord op", "répondu le", "answered", "beantwortet am"],
+    ),
+    (
+        "sla_paused",
+        [
+            "De klok staat stil sinds",
+            "L'horloge est arrêtée depuis",
+            "The clock stands still since",
+            "Die Uhr steht still seit",
+        ],
+    ),
+    ("sla_late", ["te laat", "en retard", "late", "verspätet"]),
+    ("sla_in", ["nog {}", "dans {}", "in {}", "in {}"]),
+    (
+        "sla_overdue_by",
+        [
+            "{} te laat",
+            "en retard de {}",
+            "{} overdue",
+            "{} überfällig",
+        ],
+    ),
+    ("col_due", ["Tegen", "Échéance", "Due", "Fällig"]),
+    (
+        "sla_default",
+        ["standaard", "par défaut", "default", "Standard"],
+    ),
+    (
+        "sla_business_hours",
+        [
+            "werkuren",
+            "heures ouvrables",
+            "business hours",
+            "Arbeitsstunden",
+        ],
+    ),
 ];
 
 /// The index of a language in [`MESSAGES`]' arrays.

@@ -83,6 +83,7 @@ impl AppState {
     ///
     /// When the reply templates or the page templates do not load.
     pub fn new(config: &Config, store: Store) -> anyhow::Result<AppState> {
+        store.set_sla_policy(config.sla.clone());
         let replier = Replier::new(
             &config.reply_from(),
             &config.support.desk_name,

@@ -248,6 +248,8 @@ struct Row {
     assignee: Option<String>,
     attention: bool,
     created_at: String,
+    /// The running SLA clock's next due time.
+    due: Option<String>,
 }
 
 /// `GET /`: the queues (per category) and views with their counts, filters,
@@ -300,6 +302,7 @@ pub async fn queues(
             assignee: t.assignee.clone(),
             attention: t.attention.is_some(),
             created_at: t.created_at.clone(),
+            due: t.sla.sla_next_due.clone(),
         })
         .collect();
     let views = [
@@ -310,6 +313,8 @@ pub async fn queues(
         ("on_hold", counts.on_hold),
         ("waiting", counts.waiting),
         ("to_check", counts.to_check),
+        ("due_soon", counts.due_soon),
+        ("overdue", counts.overdue),
         ("everything", -1),
     ];
     let here = p.link(query.before_id);
@@ -340,8 +345,9 @@ pub async fn queues(
         },
         all_categories => Category::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         all_statuses => TicketStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        next => next,
+        next => next.filter(|_| !matches!(query.view, crate::store::View::DueSoon | crate::store::View::Overdue)),
         paged => query.before_id.is_some(),
+        sla_now => crate::store::now(),
         first => p.link(None),
         ..frame(Some(&caller), lang, &here)
     };
@@ -511,6 +517,7 @@ pub async fn ticket(
         saved_replies => saved_replies,
         draft => draft,
         x => minijinja::Value::from_serialize(&extras),
+        sla_now => crate::store::now(),
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
     };
     Ok(Html(render(&state, "ticket.html", ctx)?).into_response())
@@ -677,7 +684,7 @@ mod tests {
                 number => "CS-000001", subject => "<b>Storing</b>", customer => "WZC", sender => "a@b.example",
                 category => "incident", status => "awaiting_approval", reason => "training",
                 language => "nl", assignee => None::<String>, attention => true,
-                created_at => "2026-12-06T10:00:00.000Z",
+                created_at => "2026-12-06T10:00:00.000Z", due => "2026-12-07T09:30:00.000Z",
             };
             let queues = env
                 .get_template("queues.html")
@@ -692,7 +699,7 @@ mod tests {
                     all_statuses => vec!["new", "open"],
                     next => "/?before=1", paged => true, first => "/",
                     bulk_done => Some(2), assignees => vec![("b@desk.example", "B <b>")],
-                    agent => agent.clone(), csrf => "tok",
+                    agent => agent.clone(), csrf => "tok", sla_now => "2026-12-07T10:00:00.000Z",
                     ..lang_frame(l)
                 })
                 .unwrap();
@@ -718,6 +725,9 @@ mod tests {
                 sender => "a@b.example", sender_name => "A", campus => "Gent", charge_approved => false,
                 created_at => "2026-07-01T10:00:00Z", charge_decision => "niet akkoord",
                 charge_decided_by => "a@b.example", charge_decided_message => "m@x",
+                sla_tier => "gold", sla_response_minutes => 90, sla_resolution_minutes => 480,
+                first_response_due => "2026-07-01T11:30:00.000Z", first_response_at => None::<String>,
+                resolution_due => "2026-07-02T08:00:00.000Z", sla_paused_since => None::<String>,
             };
             let merged = |into: Option<minijinja::Value>| {
                 context! {
@@ -747,7 +757,7 @@ mod tests {
                     done => "reply", remote_images => false,
                     saved_replies => vec![(1, "Hersteld", "fr")],
                     draft => "Dag {{ name }}",
-                     agent => agent, csrf => "tok",
+                     agent => agent, csrf => "tok", sla_now => "2026-07-01T12:00:00.000Z",
                     ..lang_frame(l)
             };
             let ticket = env
@@ -774,6 +784,16 @@ mod tests {
             assert!(
                 gone.contains("/tickets/CS-000001/unmerge")
                     && !gone.contains("data-draft=\"reply\"")
+            );
+            assert!(
+                ticket.contains("data-due=\"2026-07-01T11:30:00.000Z\"")
+                    && ticket.contains("class=\"overdue\">01-07-2026 13:30</time>")
+                    && ticket.contains("≤ 1h30m ("),
+                "the SLA card: {ticket}"
+            );
+            assert!(
+                queues.contains("class=\"overdue\">07-12-2026 10:30</time>"),
+                "{queues}"
             );
             assert!(
                 ticket.contains("Kan er een &lt;b&gt;nieuw veld&lt;&#x2f;b&gt; bij?"),
@@ -819,13 +839,17 @@ mod tests {
                 .get_template("registry.html")
                 .unwrap()
                 .render(context! {
-                    customers => vec![context! { name => "WZC <A>", status => "suspended", campuses => "Gent" }],
+                    customers => vec![context! { name => "WZC <A>", status => "suspended", campuses => "Gent", sla => "gold" }], default_tier => "standard",
                     persons => vec![context! { email => "an@a.example", name => "An", customer => "WZC <A>", campus => None::<String>, role => "general", language => "nl", active => false }],
                     all_contract_statuses => vec!["active", "suspended"],
                     ..frame(Some(&caller), l, "/registry")
                 })
                 .unwrap();
             assert!(registry.contains("/registry/contract") && registry.contains("WZC &lt;A&gt;"));
+            assert!(
+                registry.contains("<td>gold</td>"),
+                "the customer's SLA tier"
+            );
             assert!(ticket.contains(i18n::text(l, "registry_gaps")));
         }
     }

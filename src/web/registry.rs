@@ -31,7 +31,9 @@ pub async fn page(
     let ctx = context! {
         customers => registry.customers().iter().map(|c| context! {
             name => c.name, status => c.status.as_str(), campuses => c.campuses.join(", "),
+            sla => c.sla,
         }).collect::<Vec<_>>(),
+        default_tier => state.store.sla_policy().default_tier.clone(),
         persons => persons.iter().map(|(p, active)| context! {
             email => p.email, name => p.name, customer => p.customer, campus => p.campus,
             role => p.role.as_str(), language => p.language.as_str(), active => active,
