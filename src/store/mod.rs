@@ -17,6 +17,7 @@
 mod agents;
 mod intake;
 mod leases;
+mod live;
 mod models;
 mod outbox;
 pub mod postgres;
@@ -28,6 +29,7 @@ mod workspace;
 
 pub use agents::{Agent, AgentAdded, SessionAgent};
 pub use intake::{IntakeRecord, IntakeView};
+pub use live::{LiveEvent, Signals, Viewer};
 pub use models::{NewModel, StoredModel};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::{HeldTicket, ImportSummary};
@@ -109,6 +111,9 @@ pub struct Store {
     /// that the SMTP server accepted a reply (until then, a crash would send
     /// it again).
     urgent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Rung after a commit that wrote audit events or presence, for the
+    /// live updates of this process (see [`crate::live`]).
+    signals: std::sync::Arc<Signals>,
 }
 
 /// A text column as one of the desk's vocabulary values.
@@ -149,6 +154,9 @@ pub struct Tx {
     prefix: String,
     /// This process's write turn (SQLite), held until commit or rollback.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    signals: std::sync::Arc<Signals>,
+    /// Set by [`Tx::record_event`]: the commit rings [`Signals`].
+    wrote_events: bool,
 }
 
 impl Store {
@@ -236,6 +244,8 @@ impl Store {
             tx,
             prefix: prefix.to_string(),
             _turn: turn,
+            signals: self.signals.clone(),
+            wrote_events: false,
         })
     }
 
@@ -262,6 +272,9 @@ impl Tx {
     /// On database failure; nothing was written then.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if self.wrote_events {
+            self.signals.events_written();
+        }
         Ok(())
     }
 }

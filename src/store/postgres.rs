@@ -33,5 +33,6 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
         backend: Backend::Postgres,
         writer: Default::default(),
         urgent: Default::default(),
+        signals: Default::default(),
     })
 }

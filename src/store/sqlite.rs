@@ -70,5 +70,6 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
         backend: Backend::Sqlite,
         writer: Default::default(),
         urgent: Default::default(),
+        signals: Default::default(),
     })
 }

@@ -646,6 +646,7 @@ impl Tx {
         .bind(now())
         .execute(&mut *self.tx)
         .await?;
+        self.wrote_events = true;
         Ok(())
     }
 

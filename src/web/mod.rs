@@ -10,7 +10,8 @@
 //!
 //! One file per concern: `auth` (sessions, tokens, login, CSRF), `api`
 //! (JSON), `pages` (HTML), `saved` (saved replies), `agents` and `registry` (the admins' pages), `mail_html` (customers' HTML, sanitised and
-//! sandboxed), `tickets` (the changes both share), `i18n`
+//! sandboxed), `tickets` (the changes both share), `live` (live updates
+//! and presence over server-sent events, the collision check), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
 pub mod agents;
@@ -18,6 +19,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod i18n;
+pub mod live;
 pub mod mail_html;
 pub mod pages;
 pub mod registry;
@@ -59,6 +61,8 @@ pub struct Inner {
     /// The queue counts and when they were counted: kept a few seconds,
     /// forgotten at every change made here.
     pub counts: std::sync::Mutex<Option<(std::time::Instant, crate::store::QueueCounts)>>,
+    /// The live updates of this process (see [`live`]).
+    pub live: crate::live::Hub,
 }
 
 impl std::ops::Deref for AppState {
@@ -81,7 +85,11 @@ impl AppState {
             &config.support.address,
             config.support.templates_dir.as_deref(),
         )?;
+        let listen_url = (store.backend() == crate::store::Backend::Postgres)
+            .then(|| config.database.connect_url().to_string());
+        let live = crate::live::Hub::start(store.clone(), listen_url);
         Ok(AppState(Arc::new(Inner {
+            live,
             store,
             replier,
             templates: pages::templates()?,
@@ -176,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tickets/{number}", get(api::ticket).patch(api::change))
         .route("/api/tickets/{number}/replies", post(api::reply))
         .route("/api/tickets/{number}/notes", post(api::note))
+        .merge(live::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -218,6 +227,12 @@ pub async fn serve_on(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("workspace listening on http://{addr}");
     }
+    // Open live streams end at shutdown, or the graceful stop would wait for them.
+    let live = state.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.close();
+    };
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -33,6 +33,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("saved.html", include_str!("templates/saved.html")),
     ("agents.html", include_str!("templates/agents.html")),
     ("registry.html", include_str!("templates/registry.html")),
+    ("live.html", include_str!("templates/live.html")),
+    ("collision.html", include_str!("templates/collision.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -255,6 +257,7 @@ pub async fn queues(
     Query(p): Query<QueueParams>,
 ) -> Result<Response, PageError> {
     caller.require(Action::ReadTickets)?;
+    let live_after = state.live.cursor_now();
     let lang = language(&headers, Some(&caller.agent));
     let view_name = if p.view.is_empty() {
         "open"
@@ -322,6 +325,7 @@ pub async fn queues(
         next => next,
         paged => query.before_id.is_some(),
         first => p.link(None),
+        live => super::live::page(&state, &caller, live_after, None).await?,
         ..frame(Some(&caller), lang, &here)
     };
     Ok(Html(render(&state, "queues.html", ctx)?).into_response())
@@ -363,6 +367,7 @@ pub async fn ticket(
     Query(params): Query<TicketParams>,
 ) -> Result<Response, PageError> {
     caller.require(Action::ReadTickets)?;
+    let live_after = state.live.cursor_now();
     let lang = language(&headers, Some(&caller.agent));
     let (t, thread) = state.store.ticket(&number).await?;
     let events = state.store.ticket_events(&t.number).await?;
@@ -480,6 +485,7 @@ pub async fn ticket(
         remote_images => params.images == "remote",
         saved_replies => saved_replies,
         draft => draft,
+        live => super::live::page(&state, &caller, live_after, Some((&t.number, &thread))).await?,
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
     };
     Ok(Html(render(&state, "ticket.html", ctx)?).into_response())
@@ -517,9 +523,16 @@ fn back_to(number: &str, done: &str) -> Response {
 pub async fn reply(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
+    headers: HeaderMap,
     Path(number): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
+    // Something arrived since the agent started writing: ask first.
+    if let Some(ask) =
+        super::live::ask_before_reply(&state, &caller, &headers, &number, &form).await?
+    {
+        return Ok(ask);
+    }
     let text = form.get("text").map(String::as_str).unwrap_or("");
     super::tickets::reply(&state, &caller, &number, text).await?;
     Ok(back_to(&number, "reply"))
