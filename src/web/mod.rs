@@ -275,7 +275,8 @@ async fn not_found() -> Response {
 }
 
 /// The headers every answer carries: a strict Content-Security-Policy (no
-/// inline script or style, nothing from elsewhere), no sniffing, no
+/// inline script or style, nothing from elsewhere; our own scripts may
+/// connect back here, for the live updates), no sniffing, no
 /// framing, referrers only to ourselves.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;
@@ -283,7 +284,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     h.entry(header::CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-         form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+         connect-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
         ));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
