@@ -508,3 +508,190 @@ async fn live_updates_over_http_on_sqlite() {
 async fn live_updates_over_http_on_postgres() {
     live_over_http(Backend::Postgres).await;
 }
+
+/// Waits (bounded) for the next pushed events; presence pushes are skipped.
+async fn next_events(
+    rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<servicedesk::live::Push>>,
+) -> Vec<i64> {
+    loop {
+        let push = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("no push within 30 s")
+            .expect("the hub");
+        if let servicedesk::live::Push::Events(events, _) = &*push {
+            return events.iter().map(|e| e.id).collect();
+        }
+    }
+}
+
+/// The live queries on both databases, and the hub in process: events in
+/// id order; presence per ticket and agent, expiring; a session's
+/// admission without counting as activity.
+async fn hub_and_store(backend: Backend) {
+    let dir = support::short_tempdir();
+    let db = backend.db(dir.path()).await;
+    let store = db.store().await;
+    let hub = servicedesk::live::Hub::start(store.clone(), None);
+    let start = hub.cursor().await.unwrap();
+    assert_eq!(start, store.last_event_id().await.unwrap());
+    let mut rx = hub.subscribe();
+    let mut tx = store.begin("CS").await.unwrap();
+    tx.record_event("CS-000001", "cli", "status", Some("new"), Some("open"))
+        .await
+        .unwrap();
+    tx.record_event("CS-000001", "cli", "category", None, Some("question"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let ids = next_events(&mut rx).await;
+    assert_eq!(ids, [start + 1, start + 2], "one push for one transaction");
+    assert_eq!(hub.cursor_now(), start + 2);
+    let evs = store.events_between(start, i64::MAX, 10).await.unwrap();
+    assert_eq!(evs[1].field, "category");
+    assert_eq!(evs[1].new.as_deref(), Some("question"));
+    assert_eq!(
+        store.horizon().await.unwrap().is_some(),
+        backend == Backend::Postgres
+    );
+
+    // Presence: per ticket, each agent once, writing if any tab writes.
+    store
+        .touch_presence("CS-000001", "a@desk.example", "A", "tab1tab1", false)
+        .await
+        .unwrap();
+    store
+        .touch_presence("CS-000001", "a@desk.example", "A", "tab2tab2", true)
+        .await
+        .unwrap();
+    store
+        .touch_presence("CS-000002", "b@desk.example", "B", "tab3tab3", false)
+        .await
+        .unwrap();
+    let all = store
+        .presence_since("2000-01-01T00:00:00.000Z", None)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all["CS-000001"].len(), 1);
+    assert!(all["CS-000001"][0].composing);
+    let one = store
+        .presence_since("2000-01-01T00:00:00.000Z", Some("CS-000002"))
+        .await
+        .unwrap();
+    assert_eq!(one.keys().collect::<Vec<_>>(), ["CS-000002"]);
+    store
+        .leave_presence("CS-000001", "a@desk.example", "tab2tab2")
+        .await
+        .unwrap();
+    let all = store
+        .presence_since("2000-01-01T00:00:00.000Z", None)
+        .await
+        .unwrap();
+    assert!(!all["CS-000001"][0].composing, "the writing tab left");
+    assert!(store
+        .presence_since("2999-01-01T00:00:00.000Z", None)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .expire_presence("2999-01-01T00:00:00.000Z")
+            .await
+            .unwrap(),
+        2
+    );
+
+    // A session counts while it is fresh and its agent active.
+    store
+        .upsert_agent(
+            "c@desk.example",
+            "C",
+            servicedesk::domain::AgentRole::Agent,
+            "not-a-real-hash",
+        )
+        .await
+        .unwrap();
+    let agent = store.active_agent("c@desk.example").await.unwrap().unwrap();
+    store
+        .create_session(agent.id, "sessionhash", "csrf")
+        .await
+        .unwrap();
+    assert!(store
+        .still_admitted(Some("sessionhash"), None, "2000-01-01T00:00:00.000Z")
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .still_admitted(Some("sessionhash"), None, "2999-01-01T00:00:00.000Z")
+            .await
+            .unwrap(),
+        "idle too long"
+    );
+    assert!(!store
+        .still_admitted(Some("other"), None, "2000-01-01T00:00:00.000Z")
+        .await
+        .unwrap());
+    assert!(!store.still_admitted(None, None, "2000").await.unwrap());
+    store.disable_agent("c@desk.example").await.unwrap();
+    assert!(
+        !store
+            .still_admitted(Some("sessionhash"), None, "2000-01-01T00:00:00.000Z")
+            .await
+            .unwrap(),
+        "disabled"
+    );
+    hub.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_and_store_on_sqlite() {
+    hub_and_store(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_and_store_on_postgres() {
+    hub_and_store(Backend::Postgres).await;
+}
+
+/// On PostgreSQL a later transaction can commit a higher id while a lower
+/// one is still in flight: the hub holds the higher one back until the
+/// lower one commits, then sends both in order; an id rolled back is
+/// skipped once the transactions then running have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_committed_out_of_order_go_out_in_order_on_postgres() {
+    let db = Db::postgres().await;
+    let store = db.store().await;
+    let hub = servicedesk::live::Hub::start(store.clone(), Some(db.url().to_string()));
+    let start = hub.cursor().await.unwrap();
+    let mut rx = hub.subscribe();
+    let mut slow = store.begin("CS").await.unwrap();
+    slow.record_event("CS-000001", "cli", "note", None, Some("first"))
+        .await
+        .unwrap();
+    let mut fast = store.begin("CS").await.unwrap();
+    fast.record_event("CS-000001", "cli", "note", None, Some("second"))
+        .await
+        .unwrap();
+    fast.commit().await.unwrap();
+    // Whatever the hub does meanwhile, it must not send the second alone.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slow.commit().await.unwrap();
+    let mut got = next_events(&mut rx).await;
+    while got.len() < 2 {
+        got.extend(next_events(&mut rx).await);
+    }
+    assert_eq!(got, [start + 1, start + 2], "in order, both");
+    // A rolled-back id is a hole nobody fills: the next one still goes.
+    let mut gone = store.begin("CS").await.unwrap();
+    gone.record_event("CS-000001", "cli", "note", None, Some("rolled back"))
+        .await
+        .unwrap();
+    drop(gone);
+    let mut next = store.begin("CS").await.unwrap();
+    next.record_event("CS-000001", "cli", "note", None, Some("after"))
+        .await
+        .unwrap();
+    next.commit().await.unwrap();
+    assert_eq!(next_events(&mut rx).await, [start + 4]);
+    hub.close();
+}
