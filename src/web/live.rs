@@ -482,6 +482,45 @@ pub async fn api_collision(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Language;
+
+    /// The live parts and the collision page render in every language,
+    /// with the customer's and agents' words escaped.
+    #[test]
+    fn the_pages_render_in_all_four_languages_escaped() {
+        let env = super::super::pages::templates().unwrap();
+        for l in Language::ALL {
+            let live = env
+                .get_template("live.html")
+                .unwrap()
+                .render(context! {
+                    live => context! {
+                        after => 7, ticket => "CS-000001", client => "abcdefgh12345678", seen => 3, me => "a@desk.example",
+                        viewers => vec![Viewer { agent: "b@desk.example".into(), name: "<b>B</b>".into(), composing: true }],
+                    },
+                    ..super::super::pages::frame(None, l, "/tickets/CS-000001")
+                })
+                .unwrap();
+            assert!(live.contains("data-after=\"7\"") && live.contains("/assets/live.js"));
+            assert!(live.contains("&lt;b&gt;B&lt;&#x2f;b&gt;"), "{live}");
+            assert!(live.contains(crate::web::i18n::text(l, "live_writing")));
+            let page = env
+                .get_template("collision.html")
+                .unwrap()
+                .render(context! {
+                    number => "CS-000001", subject => "<i>Storing</i>",
+                    arrived => vec![context! { kind => "inbound", from => "k@x.example", author => None::<String>,
+                        created_at => "2026-12-06T10:00:00.000Z", text => "<script>x</script>" }],
+                    text => "Mijn <antwoord>", seen => 9,
+                    ..super::super::pages::frame(None, l, "/tickets/CS-000001")
+                })
+                .unwrap();
+            assert!(!page.contains("<script>x") && page.contains("&lt;script&gt;x"));
+            assert!(page.contains("Mijn &lt;antwoord&gt;</textarea>"));
+            assert!(page.contains("name=\"seen_message\" value=\"9\""));
+            assert!(page.contains(crate::web::i18n::text(l, "collision_send_anyway")));
+        }
+    }
 
     #[test]
     fn a_tab_id_is_letters_and_digits() {

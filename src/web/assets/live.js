@@ -205,13 +205,15 @@
   var url = "/events?" + (ticket ? "ticket=" + encodeURIComponent(ticket) + "&" : "") +
     (Number(d.after) >= 0 && d.after !== "" ? "after=" + encodeURIComponent(d.after) : "");
   var source = new EventSource(url);
+  // What changes a queue's rows (notes and replies do not).
+  var QUEUE_FIELDS = ["created", "status", "category", "chargeable_reason", "assignee", "priority", "charge_approved"];
   var queuePage = !ticket && !!document.querySelector("section.content");
   source.addEventListener("open", function () { root.dataset.state = "open"; });
   source.addEventListener("ticket", function (m) {
     var e;
     try { e = JSON.parse(m.data); } catch (x) { return; }
     root.dataset.last = String(e.id);
-    if (ticket) { onTicketEvent(e); } else if (queuePage) { refreshQueue(); }
+    if (ticket) { onTicketEvent(e); } else if (queuePage && QUEUE_FIELDS.indexOf(e.field) >= 0) { refreshQueue(); }
   });
   source.addEventListener("counts", function (m) {
     try { showCounts(JSON.parse(m.data)); } catch (x) { /* ignored */ }
