@@ -477,6 +477,63 @@ async fn live_over_http(backend: Backend) {
         .and_then(|v| v.split(';').next())
         .unwrap()
         .to_string();
+    // The reply form without JavaScript: asked first when b answered since
+    // the page was shown, then sent.
+    let nojs = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = nojs
+        .get(format!("{b}/tickets/CS-000001"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let field = |page: &str, name: &str| -> String {
+        let at = page
+            .find(&format!("name=\"{name}\" value=\""))
+            .unwrap_or_else(|| panic!("no {name} in {page}"));
+        let rest = &page[at + name.len() + 15..];
+        rest[..rest.find('"').unwrap()].to_string()
+    };
+    let (csrf, seen) = (field(&page, "csrf"), field(&page, "seen_message"));
+    let (status, _) = reply(bearer_b.clone(), json!({"text": "Nog een antwoord van b."})).await;
+    assert_eq!(status, 202);
+    let send = |seen: String| {
+        let (nojs, b, cookie, csrf) = (nojs.clone(), b.clone(), cookie.clone(), csrf.clone());
+        async move {
+            nojs.post(format!("{b}/tickets/CS-000001/reply"))
+                .header("cookie", cookie)
+                .header("origin", &b)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("seen_message", seen.as_str()),
+                    ("text", "Antwoord zonder script."),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let asked = send(seen).await;
+    assert_eq!(asked.status(), 409);
+    let asked = asked.text().await.unwrap();
+    assert!(
+        asked.contains("Nog een antwoord van b.")
+            && asked.contains("Antwoord zonder script.</textarea>"),
+        "{asked}"
+    );
+    let sent = send(field(&asked, "seen_message")).await;
+    assert_eq!(sent.status(), 303, "sent the second time");
+    assert!(sent
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .is_some_and(|l| l.ends_with("done=reply")));
+
     let mut session = Stream::open(&format!("{b}/events"), Some(("cookie", &cookie)), None)
         .await
         .unwrap();

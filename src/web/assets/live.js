@@ -190,8 +190,16 @@
       body: body.toString()
     }).catch(function () {});
   }
+  // Only while someone is there: a heartbeat also keeps the session from
+  // idling out, and a page left open overnight must not.
+  var lastActive = Date.now();
+  ["keydown", "pointerdown", "pointermove", "scroll", "focus"].forEach(function (k) {
+    window.addEventListener(k, function () { lastActive = Date.now(); }, { passive: true, capture: true });
+  });
   if (ticket && d.client) {
-    setInterval(function () { beat(false); }, 15000);
+    setInterval(function () {
+      if (document.visibilityState === "visible" && Date.now() - lastActive < 5 * 60 * 1000) { beat(false); }
+    }, 15000);
     if (reply) {
       reply.addEventListener("input", function () {
         var now = reply.value.trim() !== "";
