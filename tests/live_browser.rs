@@ -380,7 +380,7 @@ async fn two_agents_on_a_live_desk() {
     wait_js(
         &b,
         "var n = document.getElementById('live-notice'); \
-         return !n.hidden && n.textContent.indexOf('b@desk.example') >= 0 && n.textContent.indexOf('assignee') >= 0",
+         return !n.hidden && n.textContent.indexOf('b@desk.example') >= 0 && n.textContent.indexOf('Assigned to') >= 0",
         "the notice of the lead's assignment",
     )
     .await;

@@ -137,7 +137,8 @@
     if (e.field === "inbound" || e.field === "bounce") { return d.tInbound; }
     if (e.field === "reply") { return d.tReply + " " + who(e.actor); }
     if (e.field === "note") { return d.tNote + " " + who(e.actor); }
-    return d.tChanged + ": " + e.field + (e.new ? " → " + e.new : "") + " (" + who(e.actor) + ")";
+    var field = root.getAttribute("data-f-" + e.field) || e.field;
+    return d.tChanged + ": " + field + (e.new ? " → " + e.new : "") + " (" + who(e.actor) + ")";
   }
 
   function showTicket() {
