@@ -1,6 +1,7 @@
-//! Live updates over HTTP against the real binary: `servicedesk run` (mail,
-//! workspace and metrics) and a second process, `servicedesk web`, on the
-//! same database (SQLite file or PostgreSQL), each with its own clients.
+//! Live updates over HTTP against the real binary: two daemons
+//! (`servicedesk run`, mail and workspace, one with metrics) on one
+//! mailbox and one database (SQLite file or PostgreSQL), and the workspace
+//! alone (`servicedesk web`) as a third process, each with its own clients.
 //!
 //! A stream needs a session or token (401 without); a mail APPENDed to
 //! Dovecot reaches the clients of both processes; a change made through
@@ -161,7 +162,7 @@ async fn live_over_http(backend: Backend) {
     let (port_a, port_b, port_m) = (free_port(), free_port(), free_port());
     let base = support::config_text(&servers, &db, &support::Options::default());
     let config_a = servers.dir().join("run.toml");
-    let config_b = servers.dir().join("web.toml");
+    let config_b = servers.dir().join("run-b.toml");
     std::fs::write(
         &config_a,
         format!("{base}\n[web]\nlisten = \"127.0.0.1:{port_a}\"\n\n[metrics]\nlisten = \"127.0.0.1:{port_m}\"\n"),
@@ -196,17 +197,29 @@ async fn live_over_http(backend: Backend) {
     let auth_a = Some(("authorization", bearer_a.as_str()));
     let auth_b = Some(("authorization", bearer_b.as_str()));
 
+    // Two daemons on one database and one mailbox (one of them fetches, by
+    // its lease), plus the workspace alone as a third process.
     let daemon = support::Daemon::start(&config_a, dir.join("run.log"));
+    let second = support::Daemon::start(&config_b, dir.join("run-b.log"));
+    let port_c = free_port();
+    let config_c = dir.join("web.toml");
+    std::fs::write(
+        &config_c,
+        format!("{base}\n[web]\nlisten = \"127.0.0.1:{port_c}\"\n"),
+    )
+    .unwrap();
     let _web = Kill(
         Command::new(env!("CARGO_BIN_EXE_servicedesk"))
             .arg("--config")
-            .arg(&config_b)
+            .arg(&config_c)
             .arg("web")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("web.log")).unwrap())
             .spawn()
             .expect("start servicedesk web"),
     );
+    let c = format!("http://127.0.0.1:{port_c}");
+    wait_healthy(&c).await;
     let (a, b) = (
         format!("http://127.0.0.1:{port_a}"),
         format!("http://127.0.0.1:{port_b}"),
@@ -238,8 +251,12 @@ async fn live_over_http(backend: Backend) {
     let mut on_b = Stream::open(&format!("{b}/events"), auth_b, None)
         .await
         .unwrap();
+    let mut on_c = Stream::open(&format!("{c}/events"), auth_b, None)
+        .await
+        .unwrap();
     assert_eq!(on_a.next().await.unwrap().event, "counts");
     assert_eq!(on_b.next().await.unwrap().event, "counts");
+    assert_eq!(on_c.next().await.unwrap().event, "counts");
     let metrics = reqwest::get(format!("http://127.0.0.1:{port_m}/metrics"))
         .await
         .unwrap()
@@ -255,7 +272,7 @@ async fn live_over_http(backend: Backend) {
     servers
         .append("INBOX", &support::simple_incident("live-1@delinde.example"))
         .await;
-    for s in [&mut on_a, &mut on_b] {
+    for s in [&mut on_a, &mut on_b, &mut on_c] {
         let evs = s.until("ticket", |e| e.data["field"] == "created").await;
         let created = evs.last().unwrap();
         assert_eq!(created.data["ticket"], "CS-000001");
@@ -552,7 +569,8 @@ async fn live_over_http(backend: Backend) {
             .err(),
         Some(401)
     );
-    drop((on_a, on_b, watcher));
+    drop((on_a, on_b, on_c, watcher));
+    second.stop();
     daemon.stop();
 }
 
