@@ -90,6 +90,11 @@ impl Stream {
                     }
                 }
                 if data.is_empty() {
+                    if ev.id.is_some() {
+                        // Moves the stream's id without an event.
+                        ev.event = "(id)".into();
+                        return Some(ev);
+                    }
                     continue;
                 }
                 ev.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
@@ -411,6 +416,25 @@ async fn live_over_http(backend: Backend) {
             e.data["viewers"].as_array().is_some_and(|v| v.is_empty())
         })
         .await;
+
+    // A ticket's page hears of its ticket only; its stream's id still
+    // moves past the others.
+    let mut elsewhere = Stream::open(&format!("{a}/events?ticket=CS-000009"), auth_b, None)
+        .await
+        .unwrap();
+    elsewhere.until("presence", |_| true).await;
+    let r = http
+        .post(format!("{b}/api/tickets/CS-000001/notes"))
+        .header("authorization", &bearer_a)
+        .json(&json!({ "text": "not for CS-000009" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let note_id = store.last_event_id().await.unwrap();
+    let moved = elsewhere.next().await.unwrap();
+    assert_eq!((moved.event.as_str(), moved.id), ("(id)", Some(note_id)));
+    drop(elsewhere);
 
     // The collision check of the API: with seen_message, 409 when another
     // agent answered since; without it, 202 as ever.

@@ -6,6 +6,8 @@
 //! The stream sends, as SSE `event:` kinds:
 //! - `ticket` — one audit event (`id:` is its durable id in
 //!   `ticket_events`; data `{id, ticket, field, old, new, actor, at}`);
+//!   with `?ticket=`, only that ticket's (an `id:` without data moves the
+//!   stream's id past the others);
 //! - `counts` — the queue counts as this agent's queue page shows them,
 //!   once after each burst;
 //! - `presence` — who has the ticket of `?ticket=` open (`{ticket,
@@ -126,9 +128,46 @@ fn presence_event(ticket: &str, viewers: &[Viewer]) -> Event {
         .data(json!({ "ticket": ticket, "viewers": viewers }).to_string())
 }
 
+/// Sends the events of `events` after `*last` (only those of ticket
+/// `only`, when given; the stream's id still moves past the others, by an
+/// event without data that the browser does not dispatch). Returns whether
+/// any was sent, or `None` when the client is gone.
+async fn send_events(
+    tx: &mpsc::Sender<Event>,
+    events: &[crate::store::LiveEvent],
+    only: Option<&str>,
+    last: &mut i64,
+) -> Option<bool> {
+    let mut sent = false;
+    let mut unsent = None;
+    for e in events {
+        if e.id <= *last {
+            continue;
+        }
+        *last = e.id;
+        if only.is_none_or(|t| t == e.ticket) {
+            tx.send(ticket_event(e)).await.ok()?;
+            sent = true;
+            unsent = None;
+        } else {
+            unsent = Some(e.id);
+        }
+    }
+    if let Some(id) = unsent {
+        tx.send(Event::default().id(id.to_string())).await.ok()?;
+    }
+    Some(sent)
+}
+
 /// Sends the events after `last` up to the hub's cursor; too many: a
 /// `reset`. Returns the new `last`, or `None` when the client is gone.
-async fn replay(state: &AppState, tx: &mpsc::Sender<Event>, last: i64, upto: i64) -> Option<i64> {
+async fn replay(
+    state: &AppState,
+    tx: &mpsc::Sender<Event>,
+    only: Option<&str>,
+    last: i64,
+    upto: i64,
+) -> Option<i64> {
     if last >= upto {
         return Some(last);
     }
@@ -154,10 +193,7 @@ async fn replay(state: &AppState, tx: &mpsc::Sender<Event>, last: i64, upto: i64
         return Some(upto);
     }
     let mut last = last;
-    for e in &events {
-        tx.send(ticket_event(e)).await.ok()?;
-        last = e.id;
-    }
+    send_events(tx, &events, only, &mut last).await?;
     Some(upto.max(last))
 }
 
@@ -199,7 +235,7 @@ async fn stream(
         tx.send(Event::default().retry(RETRY).comment("live"))
             .await
             .ok()?;
-        let mut last = replay(&state, &tx, after.unwrap_or(upto), upto).await?;
+        let mut last = replay(&state, &tx, ticket.as_deref(), after.unwrap_or(upto), upto).await?;
         send_counts(&state, &tx, &agent).await?;
         if let Some(t) = &ticket {
             tx.send(presence_event(t, &hub.viewers(t))).await.ok()?;
@@ -212,16 +248,9 @@ async fn stream(
                 p = pushes.recv() => match p {
                     Ok(p) => match &*p {
                         Push::Events(events, counts) => {
-                            let mut sent = false;
-                            for e in events.iter() {
-                                if e.id <= last {
-                                    continue;
-                                }
-                                tx.send(ticket_event(e)).await.ok()?;
-                                last = e.id;
-                                sent = true;
-                            }
-                            if sent {
+                            // A ticket's page hears of its ticket only, and needs no counts.
+                            let sent = send_events(&tx, events, ticket.as_deref(), &mut last).await?;
+                            if sent && ticket.is_none() {
                                 tx.send(Event::default().event("counts").data(counts.for_agent(&agent).to_string())).await.ok()?;
                             }
                         }
@@ -233,7 +262,7 @@ async fn stream(
                     },
                     // Too slow to keep up: what was missed comes from the table.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        last = replay(&state, &tx, last, hub.cursor_now()).await?;
+                        last = replay(&state, &tx, ticket.as_deref(), last, hub.cursor_now()).await?;
                         send_counts(&state, &tx, &agent).await?;
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
