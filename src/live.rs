@@ -16,8 +16,9 @@
 //! with a higher id can be visible while a lower one is still in flight.
 //! The hub then holds back everything after the hole until the
 //! transactions that were running when it saw the hole have ended (the
-//! snapshot horizon says so), then skips what never came (rolled back).
-//! So ids go out in order, each once.
+//! snapshot horizon says so), then skips what never came (rolled back);
+//! it waits at most [`GIVE_UP`] for a transaction that stays open. So ids
+//! go out in order, each once.
 //!
 //! It never writes tickets; it only reads, and deletes stale presence.
 
@@ -41,7 +42,7 @@ pub const PRESENCE_STALE: Duration = Duration::from_secs(45);
 /// its id without having its own transaction id yet).
 const SETTLE: Duration = Duration::from_millis(200);
 /// The most a hole is waited for, whatever the horizon says.
-const GIVE_UP: Duration = Duration::from_secs(10);
+pub const GIVE_UP: Duration = Duration::from_secs(10);
 /// The most events read at once.
 const CHUNK: i64 = 500;
 
@@ -230,6 +231,7 @@ impl Hub {
             closed: watch::channel(false).0,
             clients: Default::default(),
         }));
+        crate::metrics::sse_clients(0);
         if let Some(url) = listen_url {
             let (store, closed) = (hub.0.store.clone(), hub.0.closed.subscribe());
             tokio::spawn(listen(url, store, closed));
