@@ -36,6 +36,7 @@
 //! * [`listing`]: how tickets, threads, intake and the outbox look in a terminal.
 //! * [`doctor`]: `servicedesk doctor`, every part checked without changing anything.
 //! * [`agents`]: the workspace's agents: password hashes, secrets, the role matrix.
+//! * [`live`]: the audit trail and presence pushed to open workspace pages.
 //! * [`web`]: the agents' workspace: pages and JSON API over the store.
 //! * [`cli`]: subcommands to library calls and exit codes.
 #![forbid(unsafe_code)]
@@ -52,6 +53,7 @@ pub mod health;
 pub mod learn;
 pub mod lease;
 pub mod listing;
+pub mod live;
 pub mod mail;
 pub mod metrics;
 pub mod models;

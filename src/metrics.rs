@@ -3,9 +3,10 @@
 //! long a message took, how sure the sorting was), how its mailboxes stand
 //! (connected, time of the last successful fetch), and, read from the
 //! database at each scrape, the outbox (queued replies, the age of the
-//! oldest) and the model in use, and the OAuth2 token sources. `GET
-//! /metrics` on `[metrics] listen`, and on `[web] listen` with a bearer
-//! token when `[metrics] on_web = true`.
+//! oldest) and the model in use, the OAuth2 token sources, and the
+//! workspace pages connected to the live updates. `GET /metrics` on
+//! `[metrics] listen`, and on `[web] listen` with a bearer token when
+//! `[metrics] on_web = true`.
 //!
 //! The names are all here; the rest of the program calls the functions.
 
@@ -83,6 +84,11 @@ pub fn mailbox(name: &str, up: bool, fetched: bool) {
         )
         .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
     }
+}
+
+/// Workspace pages connected to the live updates (server-sent events).
+pub fn sse_clients(n: usize) {
+    gauge!("servicedesk_sse_clients").set(n as f64);
 }
 
 /// The text of `GET /metrics`: the recorded figures plus the outbox and the

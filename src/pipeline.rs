@@ -730,6 +730,14 @@ async fn record_bounce(
     if let Some(t) = &ticket {
         if let Some(id) = tx.ticket_id(&t.number).await? {
             tx.add_message(id, &msg.thread_message("bounce")).await?;
+            tx.record_event(
+                &t.number,
+                "mail",
+                "bounce",
+                None,
+                Some(&msg.mail.message_id),
+            )
+            .await?;
         }
     }
     Ok(ticket)
@@ -745,6 +753,15 @@ async fn followup(tx: &mut Tx, msg: &Intake<'_>, f: &Followup) -> Result<Process
     message.outsider = f.outsider;
     let row = tx.add_message(ticket_id, &message).await?;
     tx.add_attachments(row, &msg.mail.attachments).await?;
+    // In the audit trail too: the workspace's live updates read it.
+    tx.record_event(
+        &f.ticket,
+        "mail",
+        "inbound",
+        None,
+        Some(&msg.mail.message_id),
+    )
+    .await?;
     let detail = followup_detail(f);
     msg.record_intake(tx, Outcome::Followup, Some(f.ticket.clone()), &detail)
         .await

@@ -21,6 +21,7 @@ mod drafts;
 mod intake;
 mod leases;
 mod merges;
+mod live;
 mod models;
 mod oauth;
 mod outbox;
@@ -36,6 +37,7 @@ pub use agents::{Agent, AgentAdded, SessionAgent};
 pub use drafts::{Draft, DraftKind, HeldReply, UndoSendError};
 pub use intake::{IntakeRecord, IntakeView};
 pub use merges::{MergeError, MergeRecord, MergeState, Merged};
+pub use live::{LiveEvent, Signals, Viewer};
 pub use models::{NewModel, StoredModel};
 pub use outbox::{NewOutboxEntry, OutboxEntry};
 pub use registry::{HeldTicket, ImportSummary};
@@ -121,6 +123,9 @@ pub struct Store {
     /// The SLA policy due times are computed with (`[sla]`); set from the
     /// configuration at start and on reload, shared by every clone.
     sla: std::sync::Arc<std::sync::RwLock<std::sync::Arc<crate::sla::Policy>>>,
+    /// Rung after a commit that wrote audit events or presence, for the
+    /// live updates of this process (see [`crate::live`]).
+    signals: std::sync::Arc<Signals>,
 }
 
 /// A text column as one of the desk's vocabulary values.
@@ -163,6 +168,9 @@ pub struct Tx {
     sla: std::sync::Arc<crate::sla::Policy>,
     /// This process's write turn (SQLite), held until commit or rollback.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    signals: std::sync::Arc<Signals>,
+    /// Set by [`Tx::record_event`]: the commit rings [`Signals`].
+    wrote_events: bool,
 }
 
 impl Store {
@@ -251,6 +259,8 @@ impl Store {
             sla: self.sla_policy(),
             prefix: prefix.to_string(),
             _turn: turn,
+            signals: self.signals.clone(),
+            wrote_events: false,
         })
     }
 
@@ -277,6 +287,9 @@ impl Tx {
     /// On database failure; nothing was written then.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if self.wrote_events {
+            self.signals.events_written();
+        }
         Ok(())
     }
 }

@@ -34,5 +34,6 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
         writer: Default::default(),
         urgent: Default::default(),
         sla: Default::default(),
+        signals: Default::default(),
     })
 }

@@ -681,6 +681,7 @@ impl Tx {
         .bind(now())
         .execute(&mut *self.tx)
         .await?;
+        self.wrote_events = true;
         Ok(())
     }
 

@@ -131,6 +131,7 @@ pub fn view(name: &str, me: &str) -> Result<View, WebError> {
 /// One thread message as the API shows it.
 pub fn message_json(m: &ThreadEntry) -> Value {
     json!({
+        "id": m.id,
         "kind": m.kind(),
         "from": m.from,
         "author": m.author,
@@ -183,7 +184,10 @@ fn text_of(body: &Bytes) -> Result<String, WebError> {
     }
 }
 
-/// `POST /api/tickets/{number}/replies` `{"text"}`: queued, 202.
+/// `POST /api/tickets/{number}/replies` `{"text"}`: queued, 202. With
+/// `"seen_message": ID` (the `id` of the latest message the writer saw),
+/// 409 and what arrived when a customer's mail or another agent's reply or
+/// note came since.
 pub async fn reply(
     State(state): State<AppState>,
     caller: Caller,
@@ -191,6 +195,10 @@ pub async fn reply(
     body: Bytes,
 ) -> Result<Response, WebError> {
     let text = text_of(&body)?;
+    // With `seen_message`: 409 when something arrived since.
+    if let Some(conflict) = super::live::api_collision(&state, &caller, &number, &body).await? {
+        return Ok(conflict);
+    }
     let message_id = super::tickets::reply(&state, &caller, &number, &text).await?;
     Ok((
         StatusCode::ACCEPTED,

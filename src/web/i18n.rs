@@ -1071,6 +1071,117 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
             "Arbeitsstunden",
         ],
     ),
+    // Live updates and collision detection.
+    (
+        "live_also_here",
+        [
+            "Ook op dit ticket:",
+            "Aussi sur ce ticket :",
+            "Also on this ticket:",
+            "Auch auf diesem Ticket:",
+        ],
+    ),
+    (
+        "live_writing",
+        [
+            "schrijft een antwoord",
+            "rédige une réponse",
+            "writing a reply",
+            "schreibt eine Antwort",
+        ],
+    ),
+    (
+        "live_inbound",
+        [
+            "Nieuwe mail van de klant",
+            "Nouveau mail du client",
+            "New mail from the customer",
+            "Neue Mail vom Kunden",
+        ],
+    ),
+    (
+        "live_reply",
+        [
+            "Antwoord verstuurd door",
+            "Réponse envoyée par",
+            "Reply sent by",
+            "Antwort gesendet von",
+        ],
+    ),
+    ("live_note", ["Notitie van", "Note de", "Note by", "Notiz von"]),
+    (
+        "live_changed",
+        [
+            "Ticket gewijzigd",
+            "Ticket modifié",
+            "Ticket changed",
+            "Ticket geändert",
+        ],
+    ),
+    ("live_show", ["Tonen", "Afficher", "Show", "Anzeigen"]),
+    (
+        "live_reload",
+        [
+            "Pagina herladen",
+            "Recharger la page",
+            "Reload the page",
+            "Seite neu laden",
+        ],
+    ),
+    (
+        "live_ended",
+        [
+            "Live bijwerken gestopt: meld u opnieuw aan.",
+            "Mises à jour en direct arrêtées : reconnectez-vous.",
+            "Live updates stopped: log in again.",
+            "Live-Aktualisierung beendet: bitte neu anmelden.",
+        ],
+    ),
+    (
+        "live_new_tickets",
+        [
+            "Nieuwe tickets: naar de eerste pagina",
+            "Nouveaux tickets : aller à la première page",
+            "New tickets: go to the first page",
+            "Neue Tickets: zur ersten Seite",
+        ],
+    ),
+    (
+        "collision_title",
+        [
+            "Er kwam iets nieuws binnen terwijl u schreef",
+            "Du nouveau est arrivé pendant que vous écriviez",
+            "Something new arrived while you were writing",
+            "Während Sie schrieben, kam etwas Neues",
+        ],
+    ),
+    (
+        "collision_explain",
+        [
+            "Lees het eerst. Uw antwoord is nog niet verstuurd; pas het zo nodig aan.",
+            "Lisez-le d'abord. Votre réponse n'est pas encore envoyée ; adaptez-la si besoin.",
+            "Read it first. Your reply has not been sent yet; change it if needed.",
+            "Lesen Sie es zuerst. Ihre Antwort ist noch nicht gesendet; passen Sie sie bei Bedarf an.",
+        ],
+    ),
+    (
+        "collision_send_anyway",
+        [
+            "Toch versturen",
+            "Envoyer quand même",
+            "Send anyway",
+            "Trotzdem senden",
+        ],
+    ),
+    (
+        "collision_back",
+        [
+            "Terug naar het ticket (tekst vervalt)",
+            "Retour au ticket (le texte est abandonné)",
+            "Back to the ticket (discards the text)",
+            "Zurück zum Ticket (Text wird verworfen)",
+        ],
+    ),
 ];
 
 /// The index of a language in [`MESSAGES`]' arrays.

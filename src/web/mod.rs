@@ -12,7 +12,9 @@
 //! (JSON), `pages` (HTML), `saved` (saved replies), `agents` and `registry` (the admins' pages), `mail_html` (customers' HTML, sanitised and
 //! sandboxed), `tickets` (the changes both share), `drafts` (drafts
 //! saved as typed, and taking back a reply in its undo window), `bulk`
-//! (one change to many tickets), `merge` (merging tickets and its undo), `i18n`
+//! (one change to many tickets), `merge` (merging tickets and its undo),
+//! `live` (live updates and presence over server-sent events, the
+//! collision check), `i18n`
 //! (the UI's four languages), `time` (Europe/Brussels), `assets`.
 
 pub mod agents;
@@ -22,6 +24,7 @@ pub mod auth;
 pub mod bulk;
 pub mod drafts;
 pub mod i18n;
+pub mod live;
 pub mod mail_html;
 pub mod merge;
 pub mod pages;
@@ -67,6 +70,8 @@ pub struct Inner {
     /// How long a reply sent from the ticket page can be taken back
     /// (`[web] undo_send_secs`; zero: sent at once).
     pub undo_send: std::time::Duration,
+    /// The live updates of this process (see [`live`]).
+    pub live: crate::live::Hub,
 }
 
 impl std::ops::Deref for AppState {
@@ -90,7 +95,11 @@ impl AppState {
             &config.support.address,
             config.support.templates_dir.as_deref(),
         )?;
+        let listen_url = (store.backend() == crate::store::Backend::Postgres)
+            .then(|| config.database.connect_url().to_string());
+        let live = crate::live::Hub::start(store.clone(), listen_url);
         Ok(AppState(Arc::new(Inner {
+            live,
             store,
             replier,
             templates: pages::templates()?,
@@ -190,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .merge(bulk::routes())
         .merge(merge::routes())
         .merge(crate::metrics::web_routes())
+        .merge(live::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -232,6 +242,12 @@ pub async fn serve_on(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("workspace listening on http://{addr}");
     }
+    // Open live streams end at shutdown, or the graceful stop would wait for them.
+    let live = state.live.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.close();
+    };
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -274,7 +290,8 @@ async fn not_found() -> Response {
 }
 
 /// The headers every answer carries: a strict Content-Security-Policy (no
-/// inline script or style, nothing from elsewhere), no sniffing, no
+/// inline script or style, nothing from elsewhere; our own scripts may
+/// connect back here, for the live updates), no sniffing, no
 /// framing, referrers only to ourselves.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;

@@ -35,6 +35,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("registry.html", include_str!("templates/registry.html")),
     ("bulk.html", include_str!("templates/bulk.html")),
     ("shortcuts.html", include_str!("templates/shortcuts.html")),
+    ("live.html", include_str!("templates/live.html")),
+    ("collision.html", include_str!("templates/collision.html")),
 ];
 
 /// The page templates; `.html` names turn HTML auto-escaping on, and an
@@ -262,6 +264,7 @@ pub async fn queues(
     Query(p): Query<QueueParams>,
 ) -> Result<Response, PageError> {
     caller.require(Action::ReadTickets)?;
+    let live_after = state.live.cursor_now();
     let lang = language(&headers, Some(&caller.agent));
     let view_name = if p.view.is_empty() {
         "open"
@@ -349,6 +352,7 @@ pub async fn queues(
         paged => query.before_id.is_some(),
         sla_now => crate::store::now(),
         first => p.link(None),
+        live => super::live::page(&state, &caller, live_after, None).await?,
         ..frame(Some(&caller), lang, &here)
     };
     Ok(Html(render(&state, "queues.html", ctx)?).into_response())
@@ -390,6 +394,7 @@ pub async fn ticket(
     Query(params): Query<TicketParams>,
 ) -> Result<Response, PageError> {
     caller.require(Action::ReadTickets)?;
+    let live_after = state.live.cursor_now();
     let lang = language(&headers, Some(&caller.agent));
     let (t, thread) = state.store.ticket(&number).await?;
     let events = state.store.ticket_events(&t.number).await?;
@@ -518,6 +523,7 @@ pub async fn ticket(
         draft => draft,
         x => minijinja::Value::from_serialize(&extras),
         sla_now => crate::store::now(),
+        live => super::live::page(&state, &caller, live_after, Some((&t.number, &thread))).await?,
         ..frame(Some(&caller), lang, &format!("/tickets/{}", t.number))
     };
     Ok(Html(render(&state, "ticket.html", ctx)?).into_response())
@@ -555,9 +561,16 @@ fn back_to(number: &str, done: &str) -> Response {
 pub async fn reply(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
+    headers: HeaderMap,
     Path(number): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
+    // Something arrived since the agent started writing: ask first.
+    if let Some(ask) =
+        super::live::ask_before_reply(&state, &caller, &headers, &number, &form).await?
+    {
+        return Ok(ask);
+    }
     let text = form.get("text").map(String::as_str).unwrap_or("");
     super::tickets::reply_after(&state, &caller, &number, text, state.undo_send).await?;
     Ok(back_to(&number, "reply"))
