@@ -900,7 +900,8 @@ async fn train(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<ExitCode> {
-    let learn::Sorting { rules, model } = learn::Sorting::load(args.rules.as_deref(), args.model.as_deref())?;
+    let learn::Sorting { rules, model } =
+        learn::Sorting::load(args.rules.as_deref(), args.model.as_deref())?;
     let model = model.filter(|_| !args.rules_only);
     let part = match (args.holdout, args.validation) {
         (true, _) => learn::Part::Holdout,
