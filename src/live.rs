@@ -91,6 +91,23 @@ pub enum Horizon {
     Snapshot { xmin: u64, xmax: u64 },
 }
 
+/// A row of the audit trail, known by its id.
+pub trait Sequenced {
+    fn id(&self) -> i64;
+}
+
+impl Sequenced for LiveEvent {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl Sequenced for crate::store::AuditEvent {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
 /// A hole after `after`, seen at `since`, when transactions up to `xmax`
 /// could still fill it.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +118,9 @@ struct Hole {
 }
 
 /// Decides which new audit events may go out: in id order, holding back
-/// after a hole until it is filled or known empty. Pure.
+/// after a hole until it is filled or known empty. Pure. The live updates
+/// and the webhook queue (which must not skip an event) both read the
+/// audit trail through one.
 #[derive(Debug)]
 pub struct Gate {
     cursor: i64,
@@ -124,26 +143,21 @@ impl Gate {
     }
 
     /// Whether `rows` (ascending, after the cursor) leave a hole.
-    pub fn has_hole(&self, rows: &[LiveEvent]) -> bool {
+    pub fn has_hole<T: Sequenced>(&self, rows: &[T]) -> bool {
         (self.cursor + 1..)
             .zip(rows)
-            .any(|(expected, r)| r.id != expected)
+            .any(|(expected, r)| r.id() != expected)
     }
 
     /// The events of `rows` (ascending ids, all after the cursor) that may
     /// go out now, moving the cursor past them.
-    pub fn admit(
-        &mut self,
-        rows: Vec<LiveEvent>,
-        horizon: Horizon,
-        now: Instant,
-    ) -> Vec<LiveEvent> {
+    pub fn admit<T: Sequenced>(&mut self, rows: Vec<T>, horizon: Horizon, now: Instant) -> Vec<T> {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            if r.id <= self.cursor {
+            if r.id() <= self.cursor {
                 continue;
             }
-            if r.id != self.cursor + 1 {
+            if r.id() != self.cursor + 1 {
                 let closed = match horizon {
                     Horizon::Ordered => true,
                     Horizon::Snapshot { xmin, xmax } => match self.hole {
@@ -170,18 +184,38 @@ impl Gate {
                 {
                     tracing::warn!(
                         after = h.after,
-                        next = r.id,
-                        "live updates: audit events after {} never came; going on",
+                        next = r.id(),
+                        "audit events after {} never came; going on",
                         h.after
                     );
                 }
             }
             self.hole = None;
-            self.cursor = r.id;
+            self.cursor = r.id();
             out.push(r);
         }
         out
     }
+}
+
+/// Where the database stands, when `rows` (just read after the gate's
+/// cursor) leave a hole; [`Horizon::Ordered`] when they leave none.
+///
+/// # Errors
+///
+/// On database failure.
+pub async fn horizon_for<T: Sequenced>(
+    store: &Store,
+    gate: &Gate,
+    rows: &[T],
+) -> Result<Horizon, crate::store::StoreError> {
+    if !gate.has_hole(rows) {
+        return Ok(Horizon::Ordered);
+    }
+    Ok(match store.horizon().await? {
+        Some((xmin, xmax)) => Horizon::Snapshot { xmin, xmax },
+        None => Horizon::Ordered,
+    })
 }
 
 /// The live hub of this process; clone freely.
@@ -506,14 +540,7 @@ async fn push_events(hub: &Hub, gate: &mut Gate) -> Result<bool, crate::store::S
         if rows.is_empty() {
             return Ok(pushed);
         }
-        let horizon = if gate.has_hole(&rows) {
-            match store.horizon().await? {
-                Some((xmin, xmax)) => Horizon::Snapshot { xmin, xmax },
-                None => Horizon::Ordered,
-            }
-        } else {
-            Horizon::Ordered
-        };
+        let horizon = horizon_for(store, gate, &rows).await?;
         let n = rows.len();
         let admitted = gate.admit(rows, horizon, Instant::now());
         if admitted.is_empty() {

@@ -12,13 +12,14 @@
 //! `X-Servicedesk-Signature: sha256=HEX`, the HMAC-SHA256 with the hook's
 //! secret over `TIMESTAMP.BODY`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::config::WebhookConfig;
+use crate::live::Gate;
 use crate::store::{AuditEvent, Store, WebhookDelivery};
 
 /// How often the audit trail is read for new events.
@@ -71,13 +72,27 @@ fn event_of(e: &AuditEvent) -> Option<&'static str> {
     }
 }
 
-/// Turns new audit events into deliveries for the hooks that want them.
+/// Turns new audit events into deliveries for the hooks that want them,
+/// in id order and none skipped (`gate` remembers a hole between passes).
 ///
 /// # Errors
 ///
 /// On database failure.
-pub async fn queue_new_events(store: &Store, hooks: &[WebhookConfig]) -> anyhow::Result<usize> {
+pub async fn queue_new_events(
+    store: &Store,
+    hooks: &[WebhookConfig],
+    gate: &mut Option<Gate>,
+) -> anyhow::Result<usize> {
     let (from, events) = store.events_for_webhooks(200).await?;
+    // On PostgreSQL a higher id may commit before a lower one: events
+    // after a hole wait until it is filled or known empty, so none is
+    // skipped (the gate the live updates use).
+    let gate = match gate {
+        Some(g) if g.cursor() == from => g,
+        _ => gate.insert(Gate::new(from)),
+    };
+    let horizon = crate::live::horizon_for(store, gate, &events).await?;
+    let events = gate.admit(events, horizon, Instant::now());
     let Some(to) = events.last().map(|e| e.id) else {
         return Ok(0);
     };
@@ -247,12 +262,13 @@ pub async fn run(
         }
     };
     let mut failing = false;
+    let mut gate = None;
     loop {
         let pass = async {
             if !lease.hold().await? {
                 return Ok(0);
             }
-            queue_new_events(&store, &hooks).await?;
+            queue_new_events(&store, &hooks, &mut gate).await?;
             deliver_due(&store, &client, &hooks).await
         };
         match pass.await {

@@ -238,3 +238,77 @@ Bij het opslaan van een zorgplan krijgen we een foutmelding.\r\n";
         "{log}"
     );
 }
+
+/// On PostgreSQL a later transaction can commit a higher audit id while a
+/// lower one is still in flight: the webhook queue waits for the lower one
+/// instead of moving its cursor past it, so no event is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_is_skipped_when_ids_commit_out_of_order_on_postgres() {
+    use servicedesk::webhooks::queue_new_events;
+    let db = support::Db::postgres().await;
+    let store = db.store().await;
+    let hooks = vec![servicedesk::config::WebhookConfig {
+        url: "https://crm.example.test/hook".into(),
+        secret: servicedesk::config::Secret::new("a-secret-of-some-length"),
+        events: vec!["ticket.status_changed".into()],
+        retry_base_secs: 30,
+        max_attempts: 3,
+    }];
+    let mut gate = None;
+    // The first look starts at the end of the trail.
+    assert_eq!(
+        queue_new_events(&store, &hooks, &mut gate).await.unwrap(),
+        0
+    );
+    let mut slow = store.begin("CS").await.unwrap();
+    slow.record_event("CS-000001", "cli", "status", Some("new"), Some("open"))
+        .await
+        .unwrap();
+    let mut fast = store.begin("CS").await.unwrap();
+    fast.record_event("CS-000002", "cli", "status", Some("new"), Some("open"))
+        .await
+        .unwrap();
+    fast.commit().await.unwrap();
+    // However often it looks, the later event is not queued alone.
+    for _ in 0..5 {
+        assert_eq!(
+            queue_new_events(&store, &hooks, &mut gate).await.unwrap(),
+            0
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    slow.commit().await.unwrap();
+    assert_eq!(
+        queue_new_events(&store, &hooks, &mut gate).await.unwrap(),
+        2
+    );
+    let mut queued: Vec<String> = store
+        .webhook_deliveries(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.ticket_number)
+        .collect();
+    queued.sort();
+    assert_eq!(queued, ["CS-000001", "CS-000002"]);
+    // A rolled-back id is a hole nobody fills: the next event still goes.
+    let mut gone = store.begin("CS").await.unwrap();
+    gone.record_event("CS-000003", "cli", "status", Some("new"), Some("open"))
+        .await
+        .unwrap();
+    drop(gone);
+    let mut next = store.begin("CS").await.unwrap();
+    next.record_event("CS-000004", "cli", "status", Some("new"), Some("open"))
+        .await
+        .unwrap();
+    next.commit().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue_new_events(&store, &hooks, &mut gate).await.unwrap() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the event after a rolled-back one never went"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(store.webhook_deliveries(10).await.unwrap().len(), 3);
+}
