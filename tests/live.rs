@@ -567,6 +567,20 @@ async fn live_over_http(backend: Backend) {
             && asked.contains("Antwoord zonder script.</textarea>"),
         "{asked}"
     );
+    // Going back loses nothing: the text is the agent's draft now.
+    let ticket_page = nojs
+        .get(format!("{b}/tickets/CS-000001"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        ticket_page.contains("Antwoord zonder script.</textarea>"),
+        "the draft is back in the composer: {ticket_page}"
+    );
     let sent = send(field(&asked, "seen_message")).await;
     assert_eq!(sent.status(), 303, "sent the second time");
     assert!(sent

@@ -1176,10 +1176,10 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
     (
         "collision_back",
         [
-            "Terug naar het ticket (tekst vervalt)",
-            "Retour au ticket (le texte est abandonné)",
-            "Back to the ticket (discards the text)",
-            "Zurück zum Ticket (Text wird verworfen)",
+            "Terug naar het ticket (de tekst blijft als concept)",
+            "Retour au ticket (le texte reste en brouillon)",
+            "Back to the ticket (the text stays as a draft)",
+            "Zurück zum Ticket (der Text bleibt als Entwurf)",
         ],
     ),
 ];

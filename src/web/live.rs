@@ -452,6 +452,20 @@ pub async fn ask_before_reply(
         return Ok(None);
     }
     let (t, thread) = state.store.ticket(number).await?;
+    // What the agent wrote is kept as their draft, so "back" loses nothing
+    // (with or without the page's script having saved it).
+    let text = form.get("text").cloned().unwrap_or_default();
+    if !text.trim().is_empty() {
+        state
+            .store
+            .save_draft(
+                &caller.agent.email,
+                &t.number,
+                crate::store::DraftKind::Reply,
+                &text,
+            )
+            .await?;
+    }
     let lang = super::pages::language(headers, Some(&caller.agent));
     let ctx = context! {
         number => t.number,
@@ -459,7 +473,7 @@ pub async fn ask_before_reply(
         arrived => arrived.iter().map(|m| context! {
             kind => m.kind(), from => m.from, author => m.author, created_at => m.created_at, text => m.body,
         }).collect::<Vec<_>>(),
-        text => form.get("text").cloned().unwrap_or_default(),
+        text => text,
         seen => thread.iter().map(|m| m.id).max().unwrap_or(seen),
         ..super::pages::frame(Some(caller), lang, &format!("/tickets/{}", t.number))
     };
