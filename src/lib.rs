@@ -24,6 +24,7 @@
 //! * [`learn`]: the labelled corpus, `train` and the `eval` report.
 //! * [`models`]: the desk's own model, trained on its corrections, kept and chosen.
 //! * [`reply`]: a decision plus templates become outgoing messages.
+//! * [`search`]: a search box's words, folded and stemmed; where a hit came from.
 //! * [`store`]: one interface over SQLite and PostgreSQL.
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
 //! * [`pipeline`]: one raw message through parse, triage, store, in one transaction.
@@ -58,6 +59,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod registry;
 pub mod reply;
+pub mod search;
 pub mod smtp;
 pub mod source;
 pub mod store;

@@ -11,9 +11,9 @@
 //! Screenshots go to `$SERVICEDESK_SCREENSHOTS` when set (else a temporary
 //! folder), to look at the pages.
 
-mod support;
 #[path = "support/browser.rs"]
 mod browser;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use browser::{free_port, Browser, Kill, ELEMENT, PASSWORD};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{describe, Db, MailServers};
 
 /// A listener standing in for the attacker's host: counts connections.

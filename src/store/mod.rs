@@ -21,6 +21,7 @@ mod models;
 mod outbox;
 pub mod postgres;
 mod registry;
+mod search;
 pub mod sqlite;
 mod tickets;
 mod webhooks;
