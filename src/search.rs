@@ -32,6 +32,10 @@ const MAX_INDEXED_WORDS: usize = 50_000;
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
         match c {
             'ß' => out.push_str("ss"),
             'œ' => out.push_str("oe"),
@@ -223,15 +227,7 @@ impl Search {
         }
         let stemmer = stemmer(language);
         let folded: Vec<String> = words(text).map(fold).collect();
-        let stems: Vec<String> = folded.iter().map(|w| stemmer.stem(w).to_string()).collect();
-        let term_ok = |t: &Term| {
-            folded.iter().zip(&stems).any(|(w, s)| {
-                *w == t.word
-                    || (t.prefix && w.starts_with(&t.word))
-                    || *s == t.word
-                    || t.stems.contains(s)
-            })
-        };
+        let term_ok = |t: &Term| folded.iter().any(|w| t.hits(w, &stemmer));
         let phrase_ok = |p: &Vec<String>| folded.windows(p.len()).any(|win| win == p.as_slice());
         self.terms.iter().all(term_ok) && self.phrases.iter().all(phrase_ok)
     }
@@ -249,13 +245,7 @@ impl Search {
             .collect();
         let hit = |w: &str| {
             let f = fold(w);
-            let s = stemmer.stem(&f);
-            self.terms.iter().any(|t| {
-                f == t.word
-                    || (t.prefix && f.starts_with(&t.word))
-                    || *s == *t.word
-                    || t.stems.iter().any(|x| *x == *s)
-            }) || wanted.contains(&f.as_str())
+            self.terms.iter().any(|t| t.hits(&f, &stemmer)) || wanted.contains(&f.as_str())
         };
         // Word spans (byte offsets) of the text, on one line.
         let flat: String = text
@@ -302,6 +292,75 @@ impl Search {
     }
 }
 
+/// The ticket a hit is explained on.
+#[derive(Debug, Clone, Copy)]
+pub struct HitTicket<'a> {
+    pub id: i64,
+    pub number: &'a str,
+    pub customer: &'a str,
+    pub sender: &'a str,
+    pub subject: &'a str,
+    pub language: Language,
+}
+
+/// Where a search found a ticket, for the queue page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Found {
+    /// `number`, `customer`, `sender`, `subject`, `inbound` (a customer's
+    /// mail), `reply` (an agent's) or `note`.
+    pub field: &'static str,
+    /// Plain-text parts around the first word found, each marked when it
+    /// is a searched word; empty for the exact fields and the subject.
+    pub snippet: Vec<(String, bool)>,
+}
+
+impl Search {
+    /// Where this search found the ticket: the exact fields first, then the
+    /// subject, then the first of its `messages` (kind, subject, text; as
+    /// `Store::searched_messages` gives them) holding every word.
+    pub fn found(
+        &self,
+        t: &HitTicket<'_>,
+        messages: &[(&'static str, String, String)],
+    ) -> Option<Found> {
+        let e = &self.exact;
+        let plain = |field| {
+            Some(Found {
+                field,
+                snippet: Vec::new(),
+            })
+        };
+        if e.id == Some(t.id) || e.number.as_deref() == Some(t.number) {
+            return plain("number");
+        }
+        let sender = t.sender.to_lowercase();
+        if e.address.as_deref() == Some(sender.as_str())
+            || e.domain.as_deref().is_some_and(|d| sender.ends_with(d))
+        {
+            return plain("sender");
+        }
+        if e.customer.as_deref() == Some(t.customer.to_lowercase().as_str()) {
+            return plain("customer");
+        }
+        if self.matches(t.subject, t.language) {
+            return plain("subject");
+        }
+        for (kind, subject, body) in messages {
+            if self.matches(&format!("{subject}\n{body}"), t.language) {
+                let snippet = self
+                    .snippet(body, t.language)
+                    .or_else(|| self.snippet(subject, t.language))
+                    .unwrap_or_default();
+                return Some(Found {
+                    field: kind,
+                    snippet,
+                });
+            }
+        }
+        None
+    }
+}
+
 /// Runs of spaces as one.
 fn squeeze(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -315,6 +374,25 @@ fn squeeze(s: &str) -> String {
 
 fn cut(word: &str) -> String {
     word.chars().take(MAX_WORD).collect()
+}
+
+impl Term {
+    /// Whether a folded word of a text is this term: the same word, a
+    /// longer one when typing, or the same stem.
+    fn hits(&self, word: &str, stemmer: &Stemmer) -> bool {
+        if word == self.word || (self.prefix && word.starts_with(&self.word)) {
+            return true;
+        }
+        // Stemming only takes letters off the end (and changes a few
+        // there), so a word can only share a stem with a term that starts
+        // with the same letters: the others are not stemmed at all.
+        let head: String = word.chars().take(3).collect();
+        if !self.word.starts_with(&head) && !self.stems.iter().any(|s| s.starts_with(&head)) {
+            return false;
+        }
+        let stem = stemmer.stem(word);
+        *stem == *self.word || self.stems.iter().any(|s| *s == *stem)
+    }
 }
 
 /// What the whole text names exactly, if anything.
@@ -443,5 +521,48 @@ mod tests {
         assert!(parts.contains(&("factuur".to_string(), true)), "{parts:?}");
         let text: String = parts.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(text, "Een vraag over de factuur van maart");
+    }
+
+    #[test]
+    fn where_a_ticket_was_found() {
+        let t = HitTicket {
+            id: 7,
+            number: "CS-000007",
+            customer: "WZC De Linde",
+            sender: "koen@delinde.example",
+            subject: "Printer kapot",
+            language: Language::Nl,
+        };
+        let messages = vec![
+            (
+                "inbound",
+                "Printer kapot".to_string(),
+                "De printer <b>drukt</b> niet.".to_string(),
+            ),
+            (
+                "note",
+                "Printer kapot".to_string(),
+                "Kabelbreuk vermoed.".to_string(),
+            ),
+        ];
+        let field = |q: &str| Search::parse(q).found(&t, &messages).map(|f| f.field);
+        assert_eq!(field("7"), Some("number"));
+        assert_eq!(field("cs-000007"), Some("number"));
+        assert_eq!(field("wzc de linde"), Some("customer"));
+        assert_eq!(field("@delinde.example"), Some("sender"));
+        assert_eq!(field("printer"), Some("subject"));
+        assert_eq!(field("kabelbreuk "), Some("note"));
+        let found = Search::parse("drukt ").found(&t, &messages).unwrap();
+        assert_eq!(found.field, "inbound");
+        // The text stays text: markup in a mail is only characters here.
+        assert!(
+            found.snippet.contains(&("drukt".to_string(), true)),
+            "{found:?}"
+        );
+        assert!(
+            found.snippet.iter().any(|(p, _)| p.contains("<b>")),
+            "{found:?}"
+        );
+        assert_eq!(field("zzz"), None);
     }
 }

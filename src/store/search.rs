@@ -15,7 +15,7 @@ use sqlx::Row;
 use super::workspace::{Arg, TicketQuery};
 use super::{Backend, Result, Store, Tx};
 use crate::domain::Language;
-use crate::search::{index_stems, Search, Term};
+use crate::search::{index_stems, Found, HitTicket, Search, Term};
 
 /// Messages whose stems are added per transaction when the database opens.
 const RESTEM_BATCH: i64 = 500;
@@ -245,6 +245,37 @@ impl Store {
             }
         }
         Ok(by_ticket)
+    }
+
+    /// Where the search `text` found each of these tickets (the queue
+    /// page shows it under the subject).
+    ///
+    /// # Errors
+    ///
+    /// On database failure.
+    pub async fn found_on_page(
+        &self,
+        text: &str,
+        tickets: &[super::TicketView],
+    ) -> Result<HashMap<i64, Found>> {
+        let search = Search::parse(text);
+        let ids: Vec<i64> = tickets.iter().map(|t| t.id).collect();
+        let messages = self.searched_messages(&ids).await?;
+        Ok(tickets
+            .iter()
+            .filter_map(|t| {
+                let hit = HitTicket {
+                    id: t.id,
+                    number: &t.number,
+                    customer: &t.customer,
+                    sender: &t.sender,
+                    subject: &t.subject,
+                    language: t.language,
+                };
+                let thread = messages.get(&t.id).map(Vec::as_slice).unwrap_or(&[]);
+                search.found(&hit, thread).map(|f| (t.id, f))
+            })
+            .collect())
     }
 
     /// Adds the stems of the messages queued by migration 0017 (or by a

@@ -243,6 +243,8 @@ struct Row {
     assignee: Option<String>,
     attention: bool,
     created_at: String,
+    /// Where the search box's text was found (a search only).
+    found: Option<crate::search::Found>,
 }
 
 /// `GET /`: the queues (per category) and views with their counts, filters,
@@ -281,6 +283,10 @@ pub async fn queues(
     tickets.truncate(PAGE_SIZE as usize);
     let next = more.then(|| p.link(tickets.last().map(|t| t.id)));
     let counts = state.queue_counts(&caller.agent.email).await?;
+    let mut found = match &query.text {
+        Some(text) => state.store.found_on_page(text, &tickets).await?,
+        None => HashMap::new(),
+    };
     let rows: Vec<Row> = tickets
         .iter()
         .map(|t| Row {
@@ -295,6 +301,7 @@ pub async fn queues(
             assignee: t.assignee.clone(),
             attention: t.attention.is_some(),
             created_at: t.created_at.clone(),
+            found: found.remove(&t.id),
         })
         .collect();
     let views = [
