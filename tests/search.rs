@@ -38,6 +38,7 @@ on_both_backends!(
     hostile_queries_find_nothing_and_fail_nothing,
     ranking_filters_and_pages,
     messages_older_than_the_index_are_found,
+    a_common_word_pages_like_a_rare_one,
     the_api_searches_over_http,
 );
 
@@ -527,6 +528,108 @@ async fn messages_older_than_the_index_are_found(backend: Backend) {
     let store = db.store().await;
     assert_eq!(find(&store, "factuur ").await, ["CS-000001"]);
     drop(dir);
+}
+
+/// More matching messages than SQLite's first reading window (2,000): the
+/// newest tickets first, an old ticket whose new message matches in its
+/// place, a filter that leaves few, and every page in order.
+async fn a_common_word_pages_like_a_rare_one(backend: Backend) {
+    let (_dir, _db, store) = fresh(backend).await;
+    let n: i64 = 2_500;
+    let mut tx = store.pool().begin().await.expect("begin");
+    for i in 1..=n {
+        let customer = if i % 100 == 0 {
+            "Rare Customer"
+        } else {
+            "WZC De Linde"
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tickets (number, category, status, customer, sender, sender_name, subject, language, \
+             evidence, created_at, updated_at) VALUES ($1, 'incident', 'open', $2, 'koen.dewitte@delinde.example', \
+             'Koen', $3, 'nl', '{}', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z') RETURNING id",
+        )
+        .bind(format!("CS-{i:06}"))
+        .bind(customer)
+        .bind(format!("Melding {i}"))
+        .fetch_one(&mut *tx)
+        .await
+        .expect("ticket");
+        assert_eq!(id, i);
+        let body = if i == 1 {
+            "Eerste melding zonder dat woord."
+        } else {
+            "De printer is kapot."
+        };
+        sqlx::query(
+            "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at) \
+             VALUES ($1, 'in', $2, 'koen.dewitte@delinde.example', $3, $4, '2025-01-01T00:00:00.000Z')",
+        )
+        .bind(i)
+        .bind(format!("m{i}@delinde.example"))
+        .bind(format!("Melding {i}"))
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .expect("message");
+    }
+    // The oldest ticket's newest message is the one that matches.
+    sqlx::query(
+        "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at) \
+         VALUES (1, 'in', 'late@delinde.example', 'koen.dewitte@delinde.example', 'Re: Melding 1', \
+         'Nu is ook de printer kapot.', '2025-01-02T00:00:00.000Z')",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("late message");
+    tx.commit().await.expect("commit");
+
+    let first = find_with(
+        &store,
+        "printer ",
+        TicketQuery {
+            limit: 50,
+            ..TicketQuery::default()
+        },
+    )
+    .await;
+    let expected: Vec<String> = (n - 49..=n).rev().map(|i| format!("CS-{i:06}")).collect();
+    assert_eq!(first, expected);
+    let rare = find_with(
+        &store,
+        "printer ",
+        TicketQuery {
+            customer: Some("Rare Customer".into()),
+            limit: 50,
+            ..TicketQuery::default()
+        },
+    )
+    .await;
+    let expected: Vec<String> = (1..=n / 100)
+        .rev()
+        .map(|i| format!("CS-{:06}", i * 100))
+        .collect();
+    assert_eq!(rare, expected);
+    // Every page, 400 at a time: all tickets once, newest first, the old
+    // one last.
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .ticket_page(&TicketQuery {
+                text: Some("printer ".into()),
+                before_id: before,
+                limit: 400,
+                ..TicketQuery::default()
+            })
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        all.extend(page.iter().map(|t| t.id));
+        assert!(all.len() as i64 <= n, "more than every ticket");
+    }
+    let expected: Vec<i64> = (1..=n).rev().collect();
+    assert_eq!(all, expected);
 }
 
 /// `GET /api/tickets?q=` and the queue page's search through the real binary.

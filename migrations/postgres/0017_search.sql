@@ -2,7 +2,7 @@
 -- and internal notes (not the automatic replies, whose words every ticket
 -- shares). Each message gets a tsvector, written by a trigger in the same
 -- transaction as the message, whoever writes it:
---   * the subject (weight A) and the text (weight D) in the text-search
+--   * the subject and the text in the text-search
 --     configuration of the ticket's language (dutch, french, english,
 --     german; simple otherwise), so `facturen` finds `factuur`;
 --   * the same words unstemmed (the `simple` configuration), for words of
@@ -37,18 +37,18 @@ $$;
 -- holds at most 1 MB, and a longer mail must still be stored.
 CREATE FUNCTION sd_message_vector(language text, subject text, body text) RETURNS tsvector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT setweight(to_tsvector(sd_search_config(language), sd_fold(left(subject, 2000))), 'A')
-        || setweight(to_tsvector('pg_catalog.simple', sd_fold(left(subject, 2000))), 'A')
+    SELECT to_tsvector(sd_search_config(language), sd_fold(left(subject, 2000)))
+        || to_tsvector('pg_catalog.simple', sd_fold(left(subject, 2000)))
         || to_tsvector(sd_search_config(language), sd_fold(left(body, 200000)))
         || to_tsvector('pg_catalog.simple', sd_fold(left(body, 200000)))
 $$;
 
--- A query restricted to the subject (weight A): `'factur' & 'x':*` becomes
--- `'factur':A & 'x':*A`. Lexemes come from to_tsquery over folded words of
--- letters and digits only, so they hold no quote.
-CREATE FUNCTION sd_in_subject(q tsquery) RETURNS tsquery
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
-    SELECT regexp_replace(q::text, '''([^'']*)''(:(\*))?', '''\1'':\3A', 'g')::tsquery
+-- A ticket's subject alone, for ranking the tickets whose subject holds
+-- every word above those that hold them only in a message's text.
+CREATE FUNCTION sd_subject_vector(language text, subject text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_tsvector(sd_search_config(language), sd_fold(left(subject, 2000)))
+        || to_tsvector('pg_catalog.simple', sd_fold(left(subject, 2000)))
 $$;
 
 -- One searched word (letters and digits, folded by the caller) as a
@@ -91,6 +91,20 @@ CREATE TRIGGER messages_search BEFORE INSERT OR UPDATE OF subject, body, directi
 ON messages FOR EACH ROW EXECUTE FUNCTION sd_messages_search();
 
 CREATE INDEX messages_search ON messages USING gin (search);
+
+ALTER TABLE tickets ADD COLUMN subject_search tsvector
+    GENERATED ALWAYS AS (sd_subject_vector(language, subject)) STORED;
+CREATE INDEX tickets_subject_search ON tickets USING gin (subject_search);
+
+-- A search's plan depends on how many messages hold its words: newest
+-- tickets first checking each (a common word) or the index's few hits (a
+-- rare one). The planner knows the commonest lexemes from the statistics;
+-- it guesses the others from the least common one it knows, so it is told
+-- ten times more lexemes than by default, and a rare word is seen as rare.
+ALTER TABLE messages ALTER COLUMN search SET STATISTICS 1000;
+ALTER TABLE tickets ALTER COLUMN subject_search SET STATISTICS 1000;
+ANALYZE messages;
+ANALYZE tickets;
 
 -- A search for a customer's name compares it case-insensitively.
 CREATE INDEX tickets_customer_lower ON tickets (LOWER(customer));

@@ -3,10 +3,15 @@
 //! and paged; the stems SQLite's index needs (see migration 0017).
 //!
 //! Ranking: a ticket the whole text names (number, sender, customer) comes
-//! first, then tickets with every word in a subject, then tickets with every
-//! word in one message's text; within each, the newest first. The order is
+//! first, then tickets with every word in their subject, then tickets with
+//! every word in one message; within each, the newest first. The order is
 //! stable, so "next page" continues below the last ticket shown (keyset on
-//! rank and id, never OFFSET).
+//! rank and id, never OFFSET). Each rank is one query, newest first with a
+//! limit: a common word reads about as many tickets as the page shows.
+//!
+//! The subject: on PostgreSQL the ticket's own (`tickets.subject_search`);
+//! on SQLite the subject of any of its searched messages, which is the
+//! ticket's (its first mail's) or a reply's `Re: [CS-…]` of it.
 
 use std::collections::HashMap;
 
@@ -80,10 +85,19 @@ fn tsquery(s: &Search, args: &mut Vec<Arg>) -> String {
     format!("({})", parts.join(" && "))
 }
 
-/// `(tier, ticket id)` rows: 0 for a ticket the text names, 1 for a word
-/// match in a subject, 2 for one in a message's text. `only` restricts
-/// them to one ticket (the cursor's).
-fn hits_sql(backend: Backend, s: &Search, args: &mut Vec<Arg>, only: Option<i64>) -> String {
+/// The three ranks of a search as conditions on a `tickets` row: 0 the
+/// text names the ticket (number, sender, customer), 1 every word is in
+/// its subject, 2 every word is in one of its messages. `None` for a rank
+/// the text cannot reach.
+///
+/// `from` (SQLite) reads only the messages from that row id on: see
+/// [`Store::search_page`].
+fn tier_conds(
+    backend: Backend,
+    s: &Search,
+    args: &mut Vec<Arg>,
+    from: Option<i64>,
+) -> [Option<String>; 3] {
     let mut exact = Vec::new();
     if let Some(id) = s.exact.id {
         exact.push(format!("id = {}", bind(args, Arg::Int(id))));
@@ -112,56 +126,41 @@ fn hits_sql(backend: Backend, s: &Search, args: &mut Vec<Arg>, only: Option<i64>
             bind(args, Arg::Text(c.clone()))
         ));
     }
-    let only_ticket = |args: &mut Vec<Arg>, column: &str| match only {
-        Some(id) => format!(" AND {column} = {}", bind(args, Arg::Int(id))),
-        None => String::new(),
-    };
-    let mut selects = Vec::new();
-    if !exact.is_empty() {
-        let o = only_ticket(args, "id");
-        selects.push(format!(
-            "SELECT id AS tid, 0 AS tier FROM tickets WHERE ({}){o}",
-            exact.join(" OR ")
-        ));
+    let exact = (!exact.is_empty()).then(|| format!("({})", exact.join(" OR ")));
+    if !s.has_text() {
+        return [exact, None, None];
     }
-    if s.has_text() {
-        match backend {
-            Backend::Sqlite => {
-                for (tier, subject_only) in [(1, true), (2, false)] {
-                    let q = bind(args, Arg::Text(fts5_query(s, subject_only)));
-                    let o = only_ticket(args, "m.ticket_id");
-                    selects.push(format!(
-                        "SELECT m.ticket_id AS tid, {tier} AS tier FROM message_search \
-                         JOIN messages m ON m.id = message_search.rowid \
-                         WHERE message_search MATCH {q}{o}"
-                    ));
-                }
-            }
-            Backend::Postgres => {
-                let q = tsquery(s, args);
-                for (tier, cond) in [
-                    (1, format!("m.search @@ sd_in_subject({q})")),
-                    (2, format!("m.search @@ {q}")),
-                ] {
-                    let o = only_ticket(args, "m.ticket_id");
-                    selects.push(format!(
-                        "SELECT m.ticket_id AS tid, {tier} AS tier FROM messages m WHERE {cond}{o}"
-                    ));
-                }
-            }
+    let [subject, text] = match backend {
+        Backend::Sqlite => [true, false].map(|subject_only| {
+            let q = bind(args, Arg::Text(fts5_query(s, subject_only)));
+            let from = match from {
+                Some(r) => format!(" AND message_search.rowid >= {}", bind(args, Arg::Int(r))),
+                None => String::new(),
+            };
+            format!(
+                "id IN (SELECT m.ticket_id FROM message_search \
+                 JOIN messages m ON m.id = message_search.rowid WHERE message_search MATCH {q}{from})"
+            )
+        }),
+        Backend::Postgres => {
+            let q = tsquery(s, args);
+            [
+                format!("subject_search @@ {q}"),
+                format!(
+                    "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = tickets.id AND m.search @@ {q})"
+                ),
+            ]
         }
-    }
-    if selects.is_empty() {
-        // Nothing the text could match: no rows.
-        selects.push("SELECT id AS tid, 0 AS tier FROM tickets WHERE 1 = 0".into());
-    }
-    selects.join(" UNION ALL ")
+    };
+    [exact, Some(subject), Some(text)]
 }
 
 impl Store {
     /// A page of a search: the tickets that match `search` and the filters
     /// already in `conds`/`args`, best first (see the module's ranking),
-    /// below `q.before_id` when set.
+    /// below `q.before_id` when set. One query per rank, each newest first
+    /// with a limit, so a common word reads only as many tickets as fit
+    /// on the page.
     ///
     /// # Errors
     ///
@@ -170,42 +169,121 @@ impl Store {
         &self,
         q: &TicketQuery,
         search: &Search,
-        mut conds: Vec<String>,
-        mut args: Vec<Arg>,
+        conds: Vec<String>,
+        args: Vec<Arg>,
     ) -> Result<Vec<super::TicketView>> {
-        if let Some(before) = q.before_id {
-            let tier = self.search_tier(search, before).await?.unwrap_or(2);
-            let t = bind(&mut args, Arg::Int(tier));
-            let b = bind(&mut args, Arg::Int(before));
-            conds.push(format!(
-                "(best.tier > {t} OR (best.tier = {t} AND id < {b}))"
-            ));
-        }
-        let hits = hits_sql(self.backend, search, &mut args, None);
-        let limit = bind(&mut args, Arg::Int(q.limit.clamp(1, 10_000)));
-        let sql = format!(
-            "WITH hits AS ({hits}), best AS (SELECT tid, MIN(tier) AS tier FROM hits GROUP BY tid) \
-             SELECT {} FROM best JOIN tickets ON tickets.id = best.tid {} \
-             ORDER BY best.tier, tickets.id DESC LIMIT {limit}",
-            super::tickets::TICKET_COLUMNS,
-            if conds.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", conds.join(" AND "))
+        let limit = q.limit.clamp(1, 10_000);
+        let (start, before) = match q.before_id {
+            Some(id) => match self.search_tier(search, id).await? {
+                Some(tier) => (tier, Some(id)),
+                // The cursor's ticket no longer matches: nothing below it
+                // can be placed; start over at the last rank.
+                None => (2, Some(id)),
             },
-        );
-        let rows = run(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
+            None => (0, None),
+        };
+        let mut rows = Vec::new();
+        for tier in start..3 {
+            let remaining = limit - rows.len() as i64;
+            if remaining <= 0 {
+                break;
+            }
+            // SQLite: first only the newest matching messages (a window),
+            // then a wider one, then all (see `window`).
+            let windows: &[Option<i64>] = match (self.backend, tier) {
+                (Backend::Sqlite, 1 | 2) if search.has_text() => &[Some(2_000), Some(16_000), None],
+                _ => &[None],
+            };
+            for window in windows {
+                let from = match window {
+                    // Fewer matches than the window: read them all.
+                    Some(w) => self.window(&fts5_query(search, tier == 1), *w).await?,
+                    None => None,
+                };
+                let mut args = args.iter().map(Arg::clone_arg).collect::<Vec<_>>();
+                let tiers = tier_conds(self.backend, search, &mut args, from);
+                let Some(this) = &tiers[tier] else { break };
+                let mut where_ = conds.clone();
+                where_.push(this.clone());
+                for higher in tiers[..tier].iter().flatten() {
+                    where_.push(format!("NOT {higher}"));
+                }
+                if let (Some(b), true) = (before, tier == start) {
+                    where_.push(format!("id < {}", bind(&mut args, Arg::Int(b))));
+                }
+                let l = bind(&mut args, Arg::Int(remaining));
+                let sql = format!(
+                    "SELECT {} FROM tickets WHERE {} ORDER BY id DESC LIMIT {l}",
+                    super::tickets::TICKET_COLUMNS,
+                    where_.join(" AND "),
+                );
+                let found = run(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
+                if let Some(from) = from {
+                    // The window holds every message of a ticket whose
+                    // first message is in it (ids grow with time), so its
+                    // answer stands if the page filled up with such tickets.
+                    let last: Option<i64> = match found.last() {
+                        Some(r) if found.len() as i64 == remaining => Some(r.try_get("id")?),
+                        _ => None,
+                    };
+                    let Some(last) = last else { continue };
+                    let first: Option<i64> =
+                        sqlx::query_scalar("SELECT MIN(id) FROM messages WHERE ticket_id = $1")
+                            .bind(last)
+                            .fetch_one(&self.pool)
+                            .await?;
+                    if first.is_none_or(|f| f < from) {
+                        continue;
+                    }
+                }
+                rows.extend(found);
+                break;
+            }
+        }
         self.ticket_views(&rows).await
+    }
+
+    /// The lowest row id of the newest `size` messages an FTS5 query
+    /// matches, or `None` when it matches fewer (then all are read).
+    /// Reading a common word's messages newest first stops there, instead
+    /// of joining every one of them to its ticket.
+    async fn window(&self, fts: &str, size: i64) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(rowid) AS low FROM (SELECT rowid FROM message_search \
+             WHERE message_search MATCH $1 ORDER BY rowid DESC LIMIT $2)",
+        )
+        .bind(fts)
+        .bind(size)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(if n < size { None } else { row.try_get("low")? })
     }
 
     /// The rank of one ticket in a search (the cursor's), `None` when it
     /// no longer matches.
-    async fn search_tier(&self, search: &Search, id: i64) -> Result<Option<i64>> {
+    async fn search_tier(&self, search: &Search, id: i64) -> Result<Option<usize>> {
         let mut args = Vec::new();
-        let hits = hits_sql(self.backend, search, &mut args, Some(id));
-        let sql = format!("SELECT CAST(MIN(tier) AS BIGINT) AS tier FROM ({hits}) h");
-        let row = run(sqlx::query(&sql), args).fetch_one(&self.pool).await?;
-        Ok(row.try_get("tier")?)
+        let tiers = tier_conds(self.backend, search, &mut args, None);
+        let whens: Vec<String> = tiers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| format!("WHEN {c} THEN {i}")))
+            .collect();
+        if whens.is_empty() {
+            return Ok(None);
+        }
+        let n = bind(&mut args, Arg::Int(id));
+        let sql = format!(
+            "SELECT CAST(CASE {} END AS BIGINT) AS tier FROM tickets WHERE id = {n}",
+            whens.join(" ")
+        );
+        let tier: Option<Option<i64>> = run(sqlx::query(&sql), args)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("tier"))
+            .transpose()?;
+        Ok(tier.flatten().and_then(|t| usize::try_from(t).ok()))
     }
 
     /// The messages that search reads, of these tickets, oldest first:

@@ -107,6 +107,16 @@ pub(super) enum Arg {
     Int(i64),
 }
 
+impl Arg {
+    /// The same value again (for a second query over the same filters).
+    pub(super) fn clone_arg(&self) -> Arg {
+        match self {
+            Arg::Text(t) => Arg::Text(t.clone()),
+            Arg::Int(i) => Arg::Int(*i),
+        }
+    }
+}
+
 const OPEN: &str = "status NOT IN ('resolved', 'closed')";
 
 impl Store {
