@@ -532,12 +532,13 @@ async fn messages_older_than_the_index_are_found(backend: Backend) {
 
 /// More matching messages than SQLite's first reading window (2,000): the
 /// newest tickets first, an old ticket whose new message matches in its
-/// place, a filter that leaves few, and every page in order.
+/// place, the newest ticket whose only match is an old message moved to it
+/// (as a merge does) first, a filter that leaves few, every page in order.
 async fn a_common_word_pages_like_a_rare_one(backend: Backend) {
     let (_dir, _db, store) = fresh(backend).await;
     let n: i64 = 2_500;
     let mut tx = store.pool().begin().await.expect("begin");
-    for i in 1..=n {
+    for i in 1..=n + 1 {
         let customer = if i % 100 == 0 {
             "Rare Customer"
         } else {
@@ -555,8 +556,8 @@ async fn a_common_word_pages_like_a_rare_one(backend: Backend) {
         .await
         .expect("ticket");
         assert_eq!(id, i);
-        let body = if i == 1 {
-            "Eerste melding zonder dat woord."
+        let body = if i == 1 || i == n + 1 {
+            "Een melding zonder dat woord."
         } else {
             "De printer is kapot."
         };
@@ -581,6 +582,12 @@ async fn a_common_word_pages_like_a_rare_one(backend: Backend) {
     .execute(&mut *tx)
     .await
     .expect("late message");
+    // A merge moves ticket 2's (old, matching) message to the newest ticket.
+    sqlx::query("UPDATE messages SET ticket_id = $1 WHERE ticket_id = 2")
+        .bind(n + 1)
+        .execute(&mut *tx)
+        .await
+        .expect("move");
     tx.commit().await.expect("commit");
 
     let first = find_with(
@@ -592,7 +599,10 @@ async fn a_common_word_pages_like_a_rare_one(backend: Backend) {
         },
     )
     .await;
-    let expected: Vec<String> = (n - 49..=n).rev().map(|i| format!("CS-{i:06}")).collect();
+    let expected: Vec<String> = (n - 48..=n + 1)
+        .rev()
+        .map(|i| format!("CS-{i:06}"))
+        .collect();
     assert_eq!(first, expected);
     let rare = find_with(
         &store,
@@ -628,7 +638,7 @@ async fn a_common_word_pages_like_a_rare_one(backend: Backend) {
         all.extend(page.iter().map(|t| t.id));
         assert!(all.len() as i64 <= n, "more than every ticket");
     }
-    let expected: Vec<i64> = (1..=n).rev().collect();
+    let expected: Vec<i64> = (1..=n + 1).rev().filter(|i| *i != 2).collect();
     assert_eq!(all, expected);
 }
 

@@ -49,5 +49,22 @@ INSERT INTO message_search_restem (message_id)
 SELECT id FROM messages
 WHERE direction IN ('in', 'note') OR (direction = 'out' AND author IS NOT NULL);
 
+-- Messages moved to another ticket (a merge, or its undo). A search reads
+-- a common word's newest messages first, which holds every message of the
+-- newest tickets as long as a ticket's messages are not older than the
+-- ticket; these are the exceptions, and are always read too. Messages
+-- older than their ticket are such moves from before this migration.
+CREATE TABLE message_search_moved (message_id INTEGER PRIMARY KEY);
+
+CREATE TRIGGER message_search_move AFTER UPDATE OF ticket_id ON messages
+WHEN new.ticket_id <> old.ticket_id
+BEGIN
+    INSERT OR IGNORE INTO message_search_moved (message_id) VALUES (new.id);
+END;
+
+INSERT INTO message_search_moved (message_id)
+SELECT m.id FROM messages m JOIN tickets t ON t.id = m.ticket_id
+WHERE m.created_at < t.created_at;
+
 -- A search for a customer's name compares it case-insensitively.
 CREATE INDEX tickets_customer_lower ON tickets (LOWER(customer));

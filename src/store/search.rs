@@ -133,14 +133,22 @@ fn tier_conds(
     let [subject, text] = match backend {
         Backend::Sqlite => [true, false].map(|subject_only| {
             let q = bind(args, Arg::Text(fts5_query(s, subject_only)));
-            let from = match from {
-                Some(r) => format!(" AND message_search.rowid >= {}", bind(args, Arg::Int(r))),
-                None => String::new(),
-            };
-            format!(
+            let all = format!(
                 "id IN (SELECT m.ticket_id FROM message_search \
-                 JOIN messages m ON m.id = message_search.rowid WHERE message_search MATCH {q}{from})"
-            )
+                 JOIN messages m ON m.id = message_search.rowid WHERE message_search MATCH {q}"
+            );
+            match from {
+                None => format!("{all})"),
+                // The window, and the messages moved between tickets
+                // wherever they are (few: CROSS JOIN reads them first).
+                Some(r) => format!(
+                    "({all} AND message_search.rowid >= {}) OR id IN (SELECT m.ticket_id \
+                     FROM message_search_moved mv CROSS JOIN message_search \
+                     ON message_search.rowid = mv.message_id JOIN messages m ON m.id = mv.message_id \
+                     WHERE message_search MATCH {q}))",
+                    bind(args, Arg::Int(r))
+                ),
+            }
         }),
         Backend::Postgres => {
             let q = tsquery(s, args);
@@ -212,16 +220,21 @@ impl Store {
                     where_.push(format!("id < {}", bind(&mut args, Arg::Int(b))));
                 }
                 let l = bind(&mut args, Arg::Int(remaining));
+                // The exact names go by their indexes, then sort: `id + 0`
+                // keeps PostgreSQL from walking every ticket newest first
+                // looking for a name no ticket has.
+                let order = if tier == 0 { "id + 0" } else { "id" };
                 let sql = format!(
-                    "SELECT {} FROM tickets WHERE {} ORDER BY id DESC LIMIT {l}",
+                    "SELECT {} FROM tickets WHERE {} ORDER BY {order} DESC LIMIT {l}",
                     super::tickets::TICKET_COLUMNS,
                     where_.join(" AND "),
                 );
                 let found = run(sqlx::query(&sql), args).fetch_all(&self.pool).await?;
                 if let Some(from) = from {
-                    // The window holds every message of a ticket whose
-                    // first message is in it (ids grow with time), so its
-                    // answer stands if the page filled up with such tickets.
+                    // The window holds every message (but the moved ones,
+                    // read apart) of a ticket whose first message is in it:
+                    // ids grow with time. So its answer stands if the page
+                    // filled up with such tickets.
                     let last: Option<i64> = match found.last() {
                         Some(r) if found.len() as i64 == remaining => Some(r.try_get("id")?),
                         _ => None,
@@ -459,11 +472,16 @@ impl Tx {
     }
 }
 
-/// Binds the built query's values in order.
+/// Binds the built query's values in order. The statement is not kept
+/// prepared: PostgreSQL then plans each search with its words (a custom
+/// plan), folding the words' tsquery into a constant the planner weighs
+/// (common or rare) instead of a generic plan that would build the tsquery
+/// again for every row.
 fn run<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     args: Vec<Arg>,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = query.persistent(false);
     for a in args {
         query = match a {
             Arg::Text(t) => query.bind(t),
