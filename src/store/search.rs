@@ -140,11 +140,12 @@ fn tier_conds(
             match from {
                 None => format!("{all})"),
                 // The window, and the messages moved between tickets
-                // wherever they are (few: CROSS JOIN reads them first).
+                // wherever they are (few: CROSS JOIN reads them first, in
+                // that order, rather than every message).
                 Some(r) => format!(
                     "({all} AND message_search.rowid >= {}) OR id IN (SELECT m.ticket_id \
                      FROM message_search_moved mv CROSS JOIN message_search \
-                     ON message_search.rowid = mv.message_id JOIN messages m ON m.id = mv.message_id \
+                     ON message_search.rowid = mv.message_id CROSS JOIN messages m ON m.id = mv.message_id \
                      WHERE message_search MATCH {q}))",
                     bind(args, Arg::Int(r))
                 ),
