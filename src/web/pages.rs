@@ -654,6 +654,7 @@ mod tests {
                 category => "incident", status => "awaiting_approval", reason => "training",
                 language => "nl", assignee => None::<String>, attention => true,
                 created_at => "2026-12-06T10:00:00.000Z",
+                found => context! { field => "note", snippet => vec![("<i>de</i> ", false), ("printer", true)] },
             };
             let queues = env
                 .get_template("queues.html")
@@ -674,6 +675,10 @@ mod tests {
             assert!(
                 queues.contains("&lt;b&gt;Storing&lt;&#x2f;b&gt;"),
                 "escaped: {queues}"
+            );
+            assert!(
+                queues.contains("&lt;i&gt;de&lt;&#x2f;i&gt; <mark>printer</mark>"),
+                "a search's snippet, escaped: {queues}"
             );
             let message = |kind: &str| {
                 context! {
