@@ -381,6 +381,14 @@ impl Store {
         if self.backend != Backend::Sqlite {
             return Ok(0);
         }
+        // Nothing queued (every opening but the first after 0017): no write.
+        let queued: Option<i64> =
+            sqlx::query_scalar("SELECT message_id FROM message_search_restem LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if queued.is_none() {
+            return Ok(0);
+        }
         let mut done = 0;
         loop {
             let mut tx = self.begin("").await?;
