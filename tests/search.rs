@@ -680,15 +680,17 @@ async fn the_api_searches_over_http(backend: Backend) {
     let token = cli(&["agents", "token", "an@desk.example"], None)
         .trim()
         .to_string();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-        .arg("--config")
-        .arg(&config)
-        .arg("web")
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("servicedesk web");
+    let _child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+            .arg("--config")
+            .arg(&config)
+            .arg("web")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("servicedesk web"),
+    );
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -720,8 +722,16 @@ async fn the_api_searches_over_http(backend: Backend) {
     let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     assert_eq!(listed[0]["number"], fr.as_str());
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// Ends the server when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn api_search(http: &reqwest::Client, base: &str, token: &str, q: &str) -> Vec<String> {
