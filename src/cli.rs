@@ -287,6 +287,11 @@ pub enum TicketsCommand {
         /// Only this status.
         #[arg(long, value_enum, ignore_case = true)]
         status: Option<TicketStatus>,
+        /// Only the tickets this search finds (words of the mail, replies and
+        /// notes in any form or accent, a ticket number, customer or
+        /// sender), best first within each queue.
+        #[arg(long, value_name = "TEXT")]
+        q: Option<String>,
     },
     /// Correct a ticket's sorting or move its status; recorded as a correction.
     Set {
@@ -951,8 +956,22 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<Exi
             list,
             category,
             status,
+            q,
         } => {
-            let tickets = store.tickets(&TicketFilter { category, status }).await?;
+            let tickets = match q.filter(|q| !q.trim().is_empty()) {
+                Some(text) => {
+                    store
+                        .ticket_page(&crate::store::TicketQuery {
+                            category,
+                            status,
+                            text: Some(text),
+                            limit: 10_000,
+                            ..Default::default()
+                        })
+                        .await?
+                }
+                None => store.tickets(&TicketFilter { category, status }).await?,
+            };
             if list.json {
                 print_json(&tickets)?;
             } else {

@@ -25,6 +25,7 @@
 //! * [`models`]: the desk's own model, trained on its corrections, kept and chosen.
 //! * [`reply`]: a decision plus templates become outgoing messages.
 //! * [`sla`]: business time, holidays, tiers and the SLA clock; pure.
+//! * [`search`]: a search box's words, folded and stemmed; where a hit came from.
 //! * [`store`]: one interface over SQLite and PostgreSQL.
 //! * [`outbox`]: drains queued replies over SMTP (or to files), with retries.
 //! * [`pipeline`]: one raw message through parse, triage, store, in one transaction.
@@ -63,6 +64,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod registry;
 pub mod reply;
+pub mod search;
 pub mod sla;
 pub mod smtp;
 pub mod source;

@@ -27,6 +27,7 @@ mod oauth;
 mod outbox;
 pub mod postgres;
 mod registry;
+mod search;
 mod sla;
 pub mod sqlite;
 mod tickets;

@@ -65,12 +65,20 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Store> {
     if migrate {
         migrator().run(&pool).await?;
     }
-    Ok(Store {
+    let store = Store {
         pool,
         backend: Backend::Sqlite,
         writer: Default::default(),
         urgent: Default::default(),
         sla: Default::default(),
         signals: Default::default(),
-    })
+    };
+    if migrate {
+        // The stems of messages that came before the search index (0017).
+        let n = store.restem_pending().await?;
+        if n > 0 {
+            tracing::info!(messages = n, "search index: word stems added");
+        }
+    }
+    Ok(store)
 }

@@ -506,6 +506,9 @@ impl Tx {
         .bind(m.html)
         .fetch_one(&mut *self.tx)
         .await?;
+        if m.direction == "in" {
+            self.index_message(id, ticket_id, m.subject, m.body).await?;
+        }
         Ok(id)
     }
 

@@ -44,8 +44,9 @@ pub struct TicketQuery {
     pub customer: Option<String>,
     pub language: Option<Language>,
     pub chargeable: Option<bool>,
-    /// A plain substring of the subject, sender or number. (Full-text
-    /// search over the thread is a later step; this is a LIKE.)
+    /// A search box's text: full-text over the thread (mail, agents'
+    /// replies, notes) or a ticket number, customer or sender; best first
+    /// (see `store::search`).
     pub text: Option<String>,
     /// Only tickets with a smaller id (the cursor of the next page).
     pub before_id: Option<i64>,
@@ -110,9 +111,19 @@ pub struct ReplyTarget {
 }
 
 /// A bound value of a built query.
-enum Arg {
+pub(super) enum Arg {
     Text(String),
     Int(i64),
+}
+
+impl Arg {
+    /// The same value again (for a second query over the same filters).
+    pub(super) fn clone_arg(&self) -> Arg {
+        match self {
+            Arg::Text(t) => Arg::Text(t.clone()),
+            Arg::Int(i) => Arg::Int(*i),
+        }
+    }
 }
 
 const OPEN: &str = "status NOT IN ('resolved', 'closed')";
@@ -208,20 +219,9 @@ impl Store {
             Some(false) => conds.push("chargeable_reason IS NULL".into()),
             None => {}
         }
-        if let Some(t) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            let pattern = format!(
-                "%{}%",
-                t.to_lowercase()
-                    .replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
-            args.push(Arg::Text(pattern));
-            let n = args.len();
-            conds.push(format!(
-                "(LOWER(subject) LIKE ${n} ESCAPE '\\' OR LOWER(sender) LIKE ${n} ESCAPE '\\' \
-                 OR LOWER(number) LIKE ${n} ESCAPE '\\' OR LOWER(customer) LIKE ${n} ESCAPE '\\')"
-            ));
+        if let Some(t) = q.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            let search = crate::search::Search::parse(t);
+            return self.search_page(q, &search, conds, args).await;
         }
         let due_first = matches!(q.view, View::DueSoon | View::Overdue);
         if let Some(id) = q.before_id.filter(|_| !due_first) {
@@ -252,6 +252,14 @@ impl Store {
             };
         }
         let rows = query.fetch_all(&self.pool).await?;
+        self.ticket_views(&rows).await
+    }
+
+    /// Rows of `TICKET_COLUMNS` as tickets, with their inbound Message-IDs.
+    pub(super) async fn ticket_views(
+        &self,
+        rows: &[sqlx::any::AnyRow],
+    ) -> Result<Vec<super::TicketView>> {
         let ids: Vec<i64> = rows
             .iter()
             .map(|r| r.try_get("id"))
@@ -740,9 +748,9 @@ impl Tx {
         m: &super::ThreadMessage<'_>,
         author: &str,
     ) -> Result<()> {
-        sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (ticket_id, direction, message_id, from_addr, subject, body, created_at, outsider, author) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8) RETURNING id",
         )
         .bind(ticket_id)
         .bind(m.direction)
@@ -752,8 +760,9 @@ impl Tx {
         .bind(m.body)
         .bind(now())
         .bind(author)
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
+        self.index_message(id, ticket_id, m.subject, m.body).await?;
         sqlx::query("UPDATE tickets SET updated_at = $2 WHERE id = $1")
             .bind(ticket_id)
             .bind(now())

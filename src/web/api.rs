@@ -58,7 +58,7 @@ pub async fn agents(
 
 /// `GET /api/tickets`: filters `category`, `status`, `customer`, `q`,
 /// `language`, `chargeable`, `view`, `limit`, and `before` (a ticket
-/// number: the page after it). Newest first.
+/// number: the page after it). Newest first; with `q`, best first.
 pub async fn tickets(
     State(state): State<AppState>,
     caller: Caller,
@@ -77,8 +77,8 @@ pub async fn tickets(
             "category" => q.category = Some(parse(key, value)?),
             "status" => q.status = Some(parse(key, value)?),
             "customer" => q.customer = Some(value.clone()),
-            // A substring of subject, sender, number or customer for now;
-            // full-text search over the thread comes later.
+            // Full-text over the thread, or a number, customer or sender;
+            // best first (store::search).
             "q" => q.text = Some(value.clone()),
             "language" => q.language = Some(parse(key, value)?),
             "chargeable" => q.chargeable = Some(parse(key, value)?),

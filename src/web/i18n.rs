@@ -1182,6 +1182,60 @@ pub const MESSAGES: &[(&str, [&str; 4])] = &[
             "Zurück zum Ticket (der Text bleibt als Entwurf)",
         ],
     ),
+    // Search: where the search box's text was found on a ticket.
+    (
+        "found_in_number",
+        [
+            "Op ticketnummer",
+            "Par numéro de ticket",
+            "By ticket number",
+            "Nach Ticketnummer",
+        ],
+    ),
+    (
+        "found_in_customer",
+        ["Op klant", "Par client", "By customer", "Nach Kunde"],
+    ),
+    (
+        "found_in_sender",
+        [
+            "Op afzender",
+            "Par expéditeur",
+            "By sender",
+            "Nach Absender",
+        ],
+    ),
+    (
+        "found_in_subject",
+        [
+            "In het onderwerp",
+            "Dans l'objet",
+            "In the subject",
+            "Im Betreff",
+        ],
+    ),
+    (
+        "found_in_inbound",
+        ["In de mail", "Dans le mail", "In the mail", "In der Mail"],
+    ),
+    (
+        "found_in_reply",
+        [
+            "In een antwoord",
+            "Dans une réponse",
+            "In a reply",
+            "In einer Antwort",
+        ],
+    ),
+    (
+        "found_in_note",
+        [
+            "In een interne notitie",
+            "Dans une note interne",
+            "In an internal note",
+            "In einer internen Notiz",
+        ],
+    ),
 ];
 
 /// The index of a language in [`MESSAGES`]' arrays.

@@ -252,6 +252,8 @@ struct Row {
     created_at: String,
     /// The running SLA clock's next due time.
     due: Option<String>,
+    /// Where the search box's text was found (a search only).
+    found: Option<crate::search::Found>,
 }
 
 /// `GET /`: the queues (per category) and views with their counts, filters,
@@ -291,6 +293,10 @@ pub async fn queues(
     tickets.truncate(PAGE_SIZE as usize);
     let next = more.then(|| p.link(tickets.last().map(|t| t.id)));
     let counts = state.queue_counts(&caller.agent.email).await?;
+    let mut found = match &query.text {
+        Some(text) => state.store.found_on_page(text, &tickets).await?,
+        None => HashMap::new(),
+    };
     let rows: Vec<Row> = tickets
         .iter()
         .map(|t| Row {
@@ -306,6 +312,7 @@ pub async fn queues(
             attention: t.attention.is_some(),
             created_at: t.created_at.clone(),
             due: t.sla.sla_next_due.clone(),
+            found: found.remove(&t.id),
         })
         .collect();
     let views = [
@@ -698,6 +705,7 @@ mod tests {
                 category => "incident", status => "awaiting_approval", reason => "training",
                 language => "nl", assignee => None::<String>, attention => true,
                 created_at => "2026-12-06T10:00:00.000Z", due => "2026-12-07T09:30:00.000Z",
+                found => context! { field => "note", snippet => vec![("<i>de</i> ", false), ("printer", true)] },
             };
             let queues = env
                 .get_template("queues.html")
@@ -726,6 +734,10 @@ mod tests {
                 "bulk: {queues}"
             );
             assert!(queues.contains("id=\"shortcuts\"") && queues.contains("B &lt;b&gt;"));
+            assert!(
+                queues.contains("&lt;i&gt;de&lt;&#x2f;i&gt; <mark>printer</mark>"),
+                "a search's snippet, escaped: {queues}"
+            );
             let message = |kind: &str| {
                 context! {
                     attachments => vec![context! { id => 1, name => "a.pdf", content_type => "application/pdf", size => 3 }],
