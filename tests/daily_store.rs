@@ -5,6 +5,7 @@
 //! And end to end over real Dovecot: a customer's answer to a merged
 //! ticket lands on the result.
 
+#[macro_use]
 mod support;
 
 use std::path::Path;
@@ -17,21 +18,6 @@ use servicedesk::store::{
 };
 use support::{Backend, Db};
 use tempfile::TempDir;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     drafts_survive_changes_and_move_with_a_merge,

@@ -5,6 +5,7 @@
 //! and filled in for messages older than it (migration 0017). Last, `q`
 //! over HTTP through the real binary (`servicedesk web`).
 
+#[macro_use]
 mod support;
 
 use std::path::Path;
@@ -15,22 +16,6 @@ use servicedesk::pipeline::{Pipeline, RawMessage};
 use servicedesk::store::{Store, ThreadMessage, TicketQuery, View};
 use support::{describe, Backend, Db};
 use tempfile::TempDir;
-
-/// Runs one async test body on both backends: `name::sqlite`, `name::postgres`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     words_accents_and_stems_in_four_languages,

@@ -6,6 +6,7 @@
 //! the real binary, Dovecot and the SMTP sink, the acknowledgement stating
 //! the response target, the CSV's `sla` column and the listings.
 
+#[macro_use]
 mod support;
 
 use std::path::Path;
@@ -20,21 +21,6 @@ use servicedesk::store::{
 };
 use support::{Backend, Db, MailServers, Options, PERSONS_CSV};
 use tempfile::TempDir;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     due_times_follow_the_tier_the_priority_and_the_first_answer,

@@ -2,6 +2,7 @@
 //! and round trip, ticket numbering (tickets made by the pipeline, as
 //! `ingest` does), intake first-sighting uniqueness, and the outbox queue.
 
+#[macro_use]
 mod support;
 
 use std::path::Path;
@@ -14,22 +15,6 @@ use servicedesk::store::{
 };
 use support::{Backend, Db, CUSTOMERS_CSV, PERSONS_CSV};
 use tempfile::TempDir;
-
-/// Runs one async test body on both backends: `name::sqlite`, `name::postgres`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     import_is_idempotent,
