@@ -100,12 +100,7 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
     std::fs::create_dir_all(&shots).unwrap();
     let web = format!("http://127.0.0.1:{port}");
     let b = Browser::start().await;
-    b.goto(&format!("{web}/login")).await;
-    b.type_into("input[name=email]", "an.agent@desk.example")
-        .await;
-    b.type_into("input[name=password]", PASSWORD).await;
-    b.click("form[action='/login'] button").await;
-    b.wait_url(&format!("{web}/")).await;
+    b.log_in(&web, "an.agent@desk.example").await;
     // English throughout, whatever the browser's language.
     b.goto(&format!("{web}/")).await;
     b.click("#lang option[value=en]").await;

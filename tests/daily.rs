@@ -108,11 +108,7 @@ async fn drafts_shortcuts_and_bulk_changes_in_the_browser() {
     std::fs::create_dir_all(&shots).unwrap();
     let web = format!("http://127.0.0.1:{port}");
     let b = Browser::start().await;
-    b.goto(&format!("{web}/login")).await;
-    b.type_into("input[name=email]", AGENT).await;
-    b.type_into("input[name=password]", PASSWORD).await;
-    b.click("form[action='/login'] button").await;
-    b.wait_url(&format!("{web}/")).await;
+    b.log_in(&web, AGENT).await;
 
     // --- A draft survives a reload and a daemon restart.
     let ticket = format!("{web}/tickets/CS-000001");

@@ -166,11 +166,7 @@ async fn two_agents_on_a_live_desk() {
     let http = reqwest::Client::new();
     let b = Browser::start().await;
 
-    b.goto(&format!("{web}/login")).await;
-    b.type_into("input[name=email]", "a@desk.example").await;
-    b.type_into("input[name=password]", PASSWORD).await;
-    b.click("form[action='/login'] button").await;
-    b.wait_url(&format!("{web}/")).await;
+    b.log_in(&web, "a@desk.example").await;
 
     // The queue page, live: a new mail appears in its place, counted, without a reload.
     wait_js(

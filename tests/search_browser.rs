@@ -105,12 +105,7 @@ async fn an_agent_searches_the_queue_and_sees_where_each_ticket_was_found() {
         .unwrap_or_else(|| dir.path().join("screenshots"));
     std::fs::create_dir_all(&shots).unwrap();
     let b = Browser::start().await;
-    b.goto(&format!("{web}/login")).await;
-    b.type_into("input[name=email]", "an.agent@desk.example")
-        .await;
-    b.type_into("input[name=password]", PASSWORD).await;
-    b.click("form[action='/login'] button").await;
-    b.wait_url(&format!("{web}/")).await;
+    b.log_in(&web, "an.agent@desk.example").await;
 
     // A word of the note only.
     b.type_into("input[name=q]", "creditnota").await;

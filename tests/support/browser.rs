@@ -201,6 +201,16 @@ impl Browser {
         .await
     }
 
+    /// Logs in at `web` (the workspace's base address) with
+    /// [`PASSWORD`] and waits for the queues.
+    pub async fn log_in(&self, web: &str, email: &str) {
+        self.goto(&format!("{web}/login")).await;
+        self.type_into("input[name=email]", email).await;
+        self.type_into("input[name=password]", PASSWORD).await;
+        self.click("form[action='/login'] button").await;
+        self.wait_url(&format!("{web}/")).await;
+    }
+
     pub async fn screenshot(&self, dir: &Path, name: &str) {
         let b64 = self.call("GET", "/screenshot", None).await;
         let png = base64_decode(b64.as_str().unwrap_or_default());
