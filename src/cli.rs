@@ -1028,10 +1028,21 @@ async fn tickets(config: &Config, command: TicketsCommand) -> anyhow::Result<Exi
         }
         TicketsCommand::Show { number, list } => {
             let (t, thread) = store.ticket(&number).await?;
+            let merged_into = store.merge_state(&t.number).await?.merged_into;
             if list.json {
-                print_json(&serde_json::json!({ "ticket": t, "thread": thread }))?;
+                print_json(&serde_json::json!({
+                    "ticket": t,
+                    "thread": thread,
+                    "merged_into": merged_into.as_ref().map(|m| &m.into),
+                }))?;
             } else {
                 print!("{}", listing::ticket(&t, &thread));
+                if let Some(m) = merged_into {
+                    println!(
+                        "merged into {} by {} at {} (undo: servicedesk tickets unmerge {})",
+                        m.into, m.merged_by, m.merged_at, t.number
+                    );
+                }
             }
         }
     }

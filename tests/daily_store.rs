@@ -726,6 +726,23 @@ async fn an_answer_to_a_merged_ticket_lands_on_the_result(backend: Backend) {
         "{}",
         support::describe(&out)
     );
+    // `tickets show` says where it went, as text and in JSON.
+    let show = |json: bool| {
+        let mut args = vec!["tickets", "show", a.as_str()];
+        if json {
+            args.push("--json");
+        }
+        let out = support::run_servicedesk(&config.path, servers.dir(), &args, None);
+        assert!(out.status.success(), "{}", support::describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        show(false).contains(&format!("merged into {b} by ")),
+        "{}",
+        show(false)
+    );
+    let shown: serde_json::Value = serde_json::from_str(&show(true)).expect("JSON");
+    assert_eq!(shown["merged_into"], b.as_str());
     // Merging into a ticket of another customer is refused with the reason.
     let out = support::run_servicedesk(
         &config.path,
