@@ -86,8 +86,9 @@ pub enum Horizon {
     /// Ids commit in order (SQLite: one writer at a time): a hole is an id
     /// that will never come.
     Ordered,
-    /// PostgreSQL's snapshot: every transaction below `xmin` has ended;
-    /// every one begun so far is below `xmax`.
+    /// PostgreSQL's snapshots: every transaction below `xmin` had ended
+    /// before the rows were read (0: unknown); every one begun before
+    /// they were read is below `xmax`.
     Snapshot { xmin: u64, xmax: u64 },
 }
 
@@ -125,11 +126,32 @@ struct Hole {
 pub struct Gate {
     cursor: i64,
     hole: Option<Hole>,
+    /// How long a hole is waited for at most; `None`: until the snapshot
+    /// says it is empty (the webhook queue: a delivery must not be lost).
+    give_up: Option<Duration>,
+    /// A hole waited for this long has been reported.
+    reported: bool,
 }
 
 impl Gate {
+    /// A gate for the live updates: a hole is waited for at most
+    /// [`GIVE_UP`] (the events stay in the history).
     pub fn new(cursor: i64) -> Gate {
-        Gate { cursor, hole: None }
+        Gate {
+            cursor,
+            hole: None,
+            give_up: Some(GIVE_UP),
+            reported: false,
+        }
+    }
+
+    /// A gate that never gives up on a hole: it waits until every
+    /// transaction that could fill it has ended.
+    pub fn patient(cursor: i64) -> Gate {
+        Gate {
+            give_up: None,
+            ..Gate::new(cursor)
+        }
     }
 
     /// Every event up to here has gone out (or never will come).
@@ -163,7 +185,16 @@ impl Gate {
                     Horizon::Snapshot { xmin, xmax } => match self.hole {
                         Some(h) if h.after == self.cursor => {
                             let waited = now.saturating_duration_since(h.since);
-                            (waited >= SETTLE && xmin >= h.xmax) || waited >= GIVE_UP
+                            if self.give_up.is_none() && waited >= GIVE_UP && !self.reported {
+                                self.reported = true;
+                                tracing::warn!(
+                                    after = h.after,
+                                    "audit events after {} wait for a transaction still open",
+                                    h.after
+                                );
+                            }
+                            (waited >= SETTLE && xmin >= h.xmax)
+                                || self.give_up.is_some_and(|g| waited >= g)
                         }
                         _ => {
                             self.hole = Some(Hole {
@@ -178,10 +209,10 @@ impl Gate {
                 if !closed {
                     break;
                 }
-                if let Some(h) = self
-                    .hole
-                    .filter(|h| now.saturating_duration_since(h.since) >= GIVE_UP)
-                {
+                if let Some(h) = self.hole.filter(|h| {
+                    self.give_up
+                        .is_some_and(|g| now.saturating_duration_since(h.since) >= g)
+                }) {
                     tracing::warn!(
                         after = h.after,
                         next = r.id(),
@@ -191,6 +222,7 @@ impl Gate {
                 }
             }
             self.hole = None;
+            self.reported = false;
             self.cursor = r.id();
             out.push(r);
         }
@@ -198,8 +230,29 @@ impl Gate {
     }
 }
 
+/// Where the database stood before the rows are read, when the gate is
+/// waiting for a hole: a hole may only be closed by a snapshot taken before
+/// the read (a transaction that commits between the read and a later
+/// snapshot would be skipped). Call it, then read, then [`horizon_for`].
+///
+/// # Errors
+///
+/// On database failure.
+pub async fn horizon_before(
+    store: &Store,
+    gate: &Gate,
+) -> Result<Option<(u64, u64)>, crate::store::StoreError> {
+    if gate.waiting() {
+        store.horizon().await
+    } else {
+        Ok(None)
+    }
+}
+
 /// Where the database stands, when `rows` (just read after the gate's
-/// cursor) leave a hole; [`Horizon::Ordered`] when they leave none.
+/// cursor) leave a hole; [`Horizon::Ordered`] when they leave none. A new
+/// hole is judged by the transactions begun before this (after the read);
+/// closing one needs `before` ([`horizon_before`]).
 ///
 /// # Errors
 ///
@@ -208,12 +261,16 @@ pub async fn horizon_for<T: Sequenced>(
     store: &Store,
     gate: &Gate,
     rows: &[T],
+    before: Option<(u64, u64)>,
 ) -> Result<Horizon, crate::store::StoreError> {
     if !gate.has_hole(rows) {
         return Ok(Horizon::Ordered);
     }
     Ok(match store.horizon().await? {
-        Some((xmin, xmax)) => Horizon::Snapshot { xmin, xmax },
+        Some((_, xmax)) => Horizon::Snapshot {
+            xmin: before.map_or(0, |(xmin, _)| xmin),
+            xmax,
+        },
         None => Horizon::Ordered,
     })
 }
@@ -535,12 +592,13 @@ async fn push_events(hub: &Hub, gate: &mut Gate) -> Result<bool, crate::store::S
     let store = &hub.0.store;
     let mut pushed = false;
     loop {
+        let before = horizon_before(store, gate).await?;
         let rows = store.events_between(gate.cursor(), i64::MAX, CHUNK).await?;
         let full = rows.len() as i64 == CHUNK;
         if rows.is_empty() {
             return Ok(pushed);
         }
-        let horizon = horizon_for(store, gate, &rows).await?;
+        let horizon = horizon_for(store, gate, &rows, before).await?;
         let n = rows.len();
         let admitted = gate.admit(rows, horizon, Instant::now());
         if admitted.is_empty() {
@@ -628,6 +686,28 @@ mod tests {
         // SQLite: a hole is an id that never comes.
         assert_eq!(ids(&g.admit(vec![ev(7)], Horizon::Ordered, t)), [7]);
         assert!(!g.waiting());
+    }
+
+    #[test]
+    fn a_patient_gate_waits_until_the_snapshot_says_the_hole_is_empty() {
+        let mut g = Gate::patient(10);
+        let t = Instant::now();
+        let snap = |xmin, xmax| Horizon::Snapshot { xmin, xmax };
+        // Transactions up to 400 could fill 11.
+        assert!(g.admit(vec![ev(12)], snap(0, 400), t).is_empty());
+        // However long it takes, 12 waits while one of them may be open...
+        assert!(g
+            .admit(vec![ev(12)], snap(300, 500), t + GIVE_UP * 100)
+            .is_empty());
+        // ...and no snapshot taken without a look before the read closes it.
+        assert!(g
+            .admit(vec![ev(12)], snap(0, 500), t + GIVE_UP * 100)
+            .is_empty());
+        assert_eq!(
+            ids(&g.admit(vec![ev(12)], snap(400, 500), t + GIVE_UP * 100)),
+            [12]
+        );
+        assert_eq!(g.cursor(), 12);
     }
 
     #[test]

@@ -83,15 +83,21 @@ pub async fn queue_new_events(
     hooks: &[WebhookConfig],
     gate: &mut Option<Gate>,
 ) -> anyhow::Result<usize> {
-    let (from, events) = store.events_for_webhooks(200).await?;
     // On PostgreSQL a higher id may commit before a lower one: events
-    // after a hole wait until it is filled or known empty, so none is
-    // skipped (the gate the live updates use).
+    // after a hole wait until it is filled or known empty, however long,
+    // so none is skipped (the gate the live updates use, without their
+    // time limit). The snapshot that may close a hole is taken before the
+    // read.
+    let before = match gate {
+        Some(g) => crate::live::horizon_before(store, g).await?,
+        None => None,
+    };
+    let (from, events) = store.events_for_webhooks(200).await?;
     let gate = match gate {
         Some(g) if g.cursor() == from => g,
-        _ => gate.insert(Gate::new(from)),
+        _ => gate.insert(Gate::patient(from)),
     };
-    let horizon = crate::live::horizon_for(store, gate, &events).await?;
+    let horizon = crate::live::horizon_for(store, gate, &events, before).await?;
     let events = gate.admit(events, horizon, Instant::now());
     let Some(to) = events.last().map(|e| e.id) else {
         return Ok(0);
