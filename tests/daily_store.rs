@@ -511,6 +511,10 @@ async fn a_held_reply_is_taken_back_or_sent_never_both(backend: Backend) {
         .await
         .unwrap();
     assert!(claimed.is_empty(), "{claimed:?}");
+    let first_response = |store: Store, a: String| async move {
+        store.ticket(&a).await.unwrap().0.sla.first_response_at
+    };
+    assert!(first_response(store.clone(), a.clone()).await.is_some());
     let held = store
         .held_replies(AN, &a, &servicedesk::store::now())
         .await
@@ -543,6 +547,11 @@ async fn a_held_reply_is_taken_back_or_sent_never_both(backend: Backend) {
     assert!(!thread(&store, &a)
         .await
         .contains(&"held-1@desk".to_string()));
+    assert_eq!(
+        first_response(store.clone(), a.clone()).await,
+        None,
+        "a reply taken back answered nobody"
+    );
     assert!(fields(&store, &a).await.contains(&(
         "reply_undone".into(),
         None,

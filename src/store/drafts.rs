@@ -206,7 +206,7 @@ impl Store {
         let agent = agent_key(agent);
         let mut tx = self.begin("").await?;
         let message = sqlx::query(
-            "SELECT m.id, m.body FROM messages m JOIN outbox o ON o.message_id = m.message_id \
+            "SELECT m.id, m.ticket_id, m.body FROM messages m JOIN outbox o ON o.message_id = m.message_id \
              WHERE m.message_id = $1 AND m.author = $2 AND m.direction = 'out' AND o.ticket_number = $3",
         )
         .bind(message_id)
@@ -218,6 +218,7 @@ impl Store {
         .ok_or_else(|| UndoSendError::NotFound(message_id.to_string()))?;
         let row: i64 = message.try_get("id").map_err(StoreError::from)?;
         let text: String = message.try_get("body").map_err(StoreError::from)?;
+        let ticket_id: i64 = message.try_get("ticket_id").map_err(StoreError::from)?;
         // The one write that decides: a claimed, tried, sent or due reply
         // is not taken back. On PostgreSQL a sender's claim in flight holds
         // the row; this waits for it and then sees the claim.
@@ -240,6 +241,17 @@ impl Store {
             .execute(&mut *tx.tx)
             .await
             .map_err(StoreError::from)?;
+        // A reply taken back answered nobody: the first response is the
+        // earliest agent's answer still there (or none), and the clock follows.
+        sqlx::query(
+            "UPDATE tickets SET first_response_at = (SELECT MIN(created_at) FROM messages \
+             WHERE ticket_id = $1 AND direction = 'out' AND author IS NOT NULL) WHERE id = $1",
+        )
+        .bind(ticket_id)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.follow_sla(ticket_id).await?;
         // The draft goes to the ticket the reply's thread is on now (a
         // merge may have moved it).
         let target = tx.surviving_ticket(&number).await?;

@@ -71,11 +71,11 @@ pub struct MergeState {
     pub merged_from: Vec<MergeRecord>,
 }
 
-struct Locked {
+pub(super) struct Locked {
     id: i64,
     customer: String,
     status: String,
-    merged_into: Option<String>,
+    pub(super) merged_into: Option<String>,
 }
 
 impl Tx {
@@ -102,7 +102,7 @@ impl Tx {
     }
 
     /// Locks a ticket's row for this transaction (a no-op write) and reads it.
-    async fn lock_ticket(&mut self, number: &str) -> Result<Option<Locked>> {
+    pub(super) async fn lock_ticket(&mut self, number: &str) -> Result<Option<Locked>> {
         let row = sqlx::query(
             "UPDATE tickets SET updated_at = updated_at WHERE number = $1 \
              RETURNING id, customer, status, merged_into",
@@ -232,6 +232,8 @@ impl Store {
         .bind(&at)
         .execute(&mut *tx.tx)
         .await?;
+        // Closed: its SLA clock stops (it leaves the due views).
+        tx.follow_sla(f.id).await?;
         sqlx::query("UPDATE tickets SET updated_at = $2 WHERE id = $1")
             .bind(i.id)
             .bind(&at)
@@ -316,6 +318,7 @@ impl Store {
         .bind(&at)
         .execute(&mut *tx.tx)
         .await?;
+        tx.follow_sla(f.id).await?;
         sqlx::query("UPDATE tickets SET updated_at = $2 WHERE id = $1")
             .bind(i.id)
             .bind(&at)

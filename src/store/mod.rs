@@ -66,6 +66,10 @@ pub enum StoreError {
     Conflict(#[source] sqlx::Error),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The change cannot be made as things stand (e.g. the ticket was
+    /// merged into another one); the text says why and what to do.
+    #[error("{0}")]
+    Refused(String),
     #[error("database error: {0}")]
     Other(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]

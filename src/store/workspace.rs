@@ -555,6 +555,18 @@ impl Store {
     ) -> Result<Vec<(String, Option<String>, Option<String>)>> {
         let number = number.trim().to_ascii_uppercase();
         let mut tx = self.begin("").await?;
+        // The row is locked before it is read, so a merge or a follow-up
+        // committing meanwhile is not written over; a merged ticket takes
+        // no change until the merge is undone.
+        let locked = tx
+            .lock_ticket(&number)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("ticket {number}")))?;
+        if let Some(into) = locked.merged_into {
+            return Err(StoreError::Refused(format!(
+                "{number} was merged into {into}: work on {into}, or undo the merge"
+            )));
+        }
         let row = sqlx::query(
             "SELECT category, chargeable_reason, status, assignee, charge_approved, priority FROM tickets WHERE number = $1",
         )

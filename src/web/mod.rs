@@ -337,6 +337,7 @@ impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => WebError::NotFound(format!("{what} not found")),
+            StoreError::Refused(why) => WebError::Unprocessable(why),
             e => WebError::Internal(e.into()),
         }
     }
