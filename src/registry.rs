@@ -245,10 +245,16 @@ pub fn parse_customers_for(
                 policy
                     .tier(tier)
                     .ok_or_else(|| {
-                        err(format!(
-                            "sla {tier:?} is not a tier of the configuration's [sla]: use one of {}, or leave it empty for none",
-                            policy.tier_names()
-                        ))
+                        err(if policy.tiers.is_empty() {
+                            format!(
+                                "sla {tier:?}: the configuration's [sla] defines no tiers: add [[sla.tiers]] with name = {tier:?} to the configuration, or leave the column empty"
+                            )
+                        } else {
+                            format!(
+                                "sla {tier:?} is not a tier of the configuration's [sla]: use one of {}, or leave it empty for none",
+                                policy.tier_names()
+                            )
+                        })
                     })?
                     .name
                     .clone(),

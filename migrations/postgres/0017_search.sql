@@ -35,8 +35,11 @@ $$;
 
 -- A message's words. The text is cut at 200,000 characters: a tsvector
 -- holds at most 1 MB, and a longer mail must still be stored.
+-- Both vector functions keep the search_path they were made with: a
+-- restore (pg_restore runs with an empty search_path) computes the
+-- generated subject column through them and must find sd_fold.
 CREATE FUNCTION sd_message_vector(language text, subject text, body text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT AS $$
     SELECT to_tsvector(sd_search_config(language), sd_fold(left(subject, 2000)))
         || to_tsvector('pg_catalog.simple', sd_fold(left(subject, 2000)))
         || to_tsvector(sd_search_config(language), sd_fold(left(body, 200000)))
@@ -46,7 +49,7 @@ $$;
 -- A ticket's subject alone, for ranking the tickets whose subject holds
 -- every word above those that hold them only in a message's text.
 CREATE FUNCTION sd_subject_vector(language text, subject text) RETURNS tsvector
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path FROM CURRENT AS $$
     SELECT to_tsvector(sd_search_config(language), sd_fold(left(subject, 2000)))
         || to_tsvector('pg_catalog.simple', sd_fold(left(subject, 2000)))
 $$;

@@ -208,8 +208,28 @@ pub(super) struct RawOAuth2 {
     ca_file: Option<PathBuf>,
 }
 
+/// An `https://` address, or `http://` to this machine only (a local
+/// token server): secrets, codes and tokens never cross a network in
+/// clear text.
 fn http_url(u: &str) -> bool {
-    (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(char::is_whitespace)
+    if u.contains(char::is_whitespace) {
+        return false;
+    }
+    if u.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = u.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    matches!(host, "127.0.0.1" | "::1" | "localhost")
 }
 
 impl RawOAuth2 {
@@ -252,7 +272,7 @@ impl RawOAuth2 {
         };
         if !http_url(&token_url) {
             return Err(err(format!(
-                "token_url = {token_url:?} must be an https:// address"
+                "token_url = {token_url:?} must be an https:// address (http:// only to 127.0.0.1, [::1] or localhost)"
             )));
         }
         // Google's device flow does not grant the mail scope: its sign-in
@@ -273,7 +293,7 @@ impl RawOAuth2 {
         for (key, url) in [("device_url", &device_url), ("auth_url", &auth_url)] {
             if let Some(u) = url {
                 if !http_url(u) {
-                    return Err(err(format!("{key} = {u:?} must be an https:// address")));
+                    return Err(err(format!("{key} = {u:?} must be an https:// address (http:// only to 127.0.0.1, [::1] or localhost)")));
                 }
             }
         }
@@ -398,6 +418,28 @@ mod tests {
 
     fn parse(extra: &str) -> Result<Config, String> {
         Config::parse(Path::new("x.toml"), &format!("{MINIMAL}{extra}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn token_servers_are_https_or_this_machine() {
+        for ok in [
+            "https://login.example.test/token",
+            "http://127.0.0.1:8123/token",
+            "http://localhost/token",
+            "http://[::1]:80/token",
+        ] {
+            assert!(super::http_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://login.example.test/token",
+            "http://127.0.0.1.evil.test/token",
+            "http://localhost@evil.test/token",
+            "http://10.0.0.1/token",
+            "ftp://127.0.0.1/token",
+            "https://x.test/a b",
+        ] {
+            assert!(!super::http_url(bad), "{bad}");
+        }
     }
 
     #[test]

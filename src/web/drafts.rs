@@ -24,7 +24,7 @@ use crate::agents::Action;
 use crate::store::{DraftKind, MergeState, UndoSendError};
 
 /// The longest draft kept (as the longest reply taken).
-const MAX_DRAFT_CHARS: usize = 100_000;
+pub const MAX_DRAFT_CHARS: usize = 100_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

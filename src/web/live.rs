@@ -455,7 +455,7 @@ pub async fn ask_before_reply(
     // What the agent wrote is kept as their draft, so "back" loses nothing
     // (with or without the page's script having saved it).
     let text = form.get("text").cloned().unwrap_or_default();
-    if !text.trim().is_empty() {
+    if !text.trim().is_empty() && text.chars().count() <= super::drafts::MAX_DRAFT_CHARS {
         state
             .store
             .save_draft(

@@ -194,9 +194,22 @@
   // Only while someone is there: a heartbeat also keeps the session from
   // idling out, and a page left open overnight must not.
   var lastActive = Date.now();
+  function present() {
+    return document.visibilityState === "visible" && Date.now() - lastActive < 5 * 60 * 1000;
+  }
+  // A queue page nobody looks at does not fetch itself (each fetch would
+  // keep the session from idling out): it catches up when someone is back.
+  var stale = false;
+  function refreshWhenPresent() {
+    if (present()) { refreshQueue(); } else { stale = true; }
+  }
+  function back() {
+    if (stale && present()) { stale = false; refreshQueue(); }
+  }
   ["keydown", "pointerdown", "pointermove", "scroll", "focus"].forEach(function (k) {
-    window.addEventListener(k, function () { lastActive = Date.now(); }, { passive: true, capture: true });
+    window.addEventListener(k, function () { lastActive = Date.now(); back(); }, { passive: true, capture: true });
   });
+  document.addEventListener("visibilitychange", back);
   if (ticket && d.client) {
     setInterval(function () {
       if (document.visibilityState === "visible" && Date.now() - lastActive < 5 * 60 * 1000) { beat(false); }
@@ -222,7 +235,7 @@
     var e;
     try { e = JSON.parse(m.data); } catch (x) { return; }
     root.dataset.last = String(e.id);
-    if (ticket) { onTicketEvent(e); } else if (queuePage && QUEUE_FIELDS.indexOf(e.field) >= 0) { refreshQueue(); }
+    if (ticket) { onTicketEvent(e); } else if (queuePage && QUEUE_FIELDS.indexOf(e.field) >= 0) { refreshWhenPresent(); }
   });
   source.addEventListener("counts", function (m) {
     try { showCounts(JSON.parse(m.data)); } catch (x) { /* ignored */ }
