@@ -292,13 +292,28 @@ struct Inner {
     closed: watch::Sender<bool>,
     /// Connected live clients.
     clients: std::sync::atomic::AtomicUsize,
+    /// Connected live clients per agent (address).
+    per_agent: std::sync::Mutex<BTreeMap<String, usize>>,
 }
 
+/// The most live streams one agent keeps open at once (tabs, windows,
+/// scripts): enough for any desk, and a stolen token cannot multiply
+/// the load without end.
+pub const MAX_STREAMS_PER_AGENT: usize = 32;
+
 /// Counts a connected client while it lives.
-pub struct ClientGuard(Hub);
+pub struct ClientGuard(Hub, String);
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
+        if let Ok(mut per) = self.0 .0.per_agent.lock() {
+            if let Some(n) = per.get_mut(&self.1) {
+                *n -= 1;
+                if *n == 0 {
+                    per.remove(&self.1);
+                }
+            }
+        }
         let n = self
             .0
              .0
@@ -321,6 +336,7 @@ impl Hub {
             counts: Default::default(),
             closed: watch::channel(false).0,
             clients: Default::default(),
+            per_agent: Default::default(),
         }));
         crate::metrics::sse_clients(0);
         if let Some(url) = listen_url {
@@ -389,15 +405,25 @@ impl Hub {
         Ok(c)
     }
 
-    /// Counts one more connected client until the guard drops.
-    pub fn client(&self) -> ClientGuard {
+    /// Counts one more connected client of `agent` until the guard
+    /// drops; `None` when the agent has [`MAX_STREAMS_PER_AGENT`] already.
+    pub fn client(&self, agent: &str) -> Option<ClientGuard> {
+        let agent = agent.to_lowercase();
+        {
+            let mut per = self.0.per_agent.lock().ok()?;
+            let n = per.entry(agent.clone()).or_insert(0);
+            if *n >= MAX_STREAMS_PER_AGENT {
+                return None;
+            }
+            *n += 1;
+        }
         let n = self
             .0
             .clients
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
         crate::metrics::sse_clients(n);
-        ClientGuard(self.clone())
+        Some(ClientGuard(self.clone(), agent))
     }
 
     /// Connected clients now.

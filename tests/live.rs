@@ -497,6 +497,21 @@ async fn live_over_http(backend: Backend) {
     .await;
     assert_eq!(status, 422);
 
+    // One agent keeps a bounded number of live streams open at once.
+    let mut held = Vec::new();
+    let refused = loop {
+        match Stream::open(&format!("{a}/events"), auth_b, None).await {
+            Ok(s) => held.push(s),
+            Err(status) => break status,
+        }
+        assert!(
+            held.len() <= servicedesk::live::MAX_STREAMS_PER_AGENT,
+            "never refused"
+        );
+    };
+    assert_eq!(refused, 429);
+    drop(held);
+
     // A session's stream ends when its agent is disabled.
     let login = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -101,8 +101,15 @@ pub async fn events(
         session: caller.session.as_ref().map(|s| s.id_hash.clone()),
         token: bearer_hash(&headers),
     };
+    let counted = state.live.client(&caller.agent.email).ok_or_else(|| {
+        WebError::Busy(format!(
+            "more than {} live pages are open for {}: close some",
+            crate::live::MAX_STREAMS_PER_AGENT,
+            caller.agent.email
+        ))
+    })?;
     let (tx, rx) = mpsc::channel::<Event>(64);
-    tokio::spawn(stream(state, caller, last, ticket, admission, tx));
+    tokio::spawn(stream(state, caller, last, ticket, admission, tx, counted));
     let body = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
@@ -222,9 +229,9 @@ async fn stream(
     ticket: Option<String>,
     admission: Admission,
     tx: mpsc::Sender<Event>,
+    _counted: crate::live::ClientGuard,
 ) {
     let hub = state.live.clone();
-    let _counted = hub.client();
     let mut pushes = hub.subscribe();
     let mut closed = hub.closed();
     let Some(upto) = hub.cursor().await else {

@@ -329,6 +329,8 @@ pub enum WebError {
     Unprocessable(String),
     /// Too many failed logins.
     TooMany,
+    /// More at once than the desk takes (the text says what and the way out).
+    Busy(String),
     /// Our fault; logged, never shown.
     Internal(anyhow::Error),
 }
@@ -357,7 +359,7 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            WebError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            WebError::TooMany | WebError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -373,6 +375,7 @@ impl WebError {
             | WebError::BadRequest(m)
             | WebError::Unprocessable(m) => m.clone(),
             WebError::TooMany => "too many failed logins; wait a few minutes".into(),
+            WebError::Busy(why) => why.clone(),
             WebError::Internal(_) => "internal error; the server log says more".into(),
         }
     }
