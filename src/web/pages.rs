@@ -259,6 +259,25 @@ struct Row {
 /// `GET /`: the queues (per category) and views with their counts, filters,
 /// and one page of tickets, newest first; "next page" continues below the
 /// last id shown (keyset, never OFFSET).
+/// The active agents (address, name) a lead may give tickets to; none for
+/// a caller who may not assign others.
+async fn assignable(
+    state: &AppState,
+    caller: &super::auth::Caller,
+) -> Result<Vec<(String, String)>, WebError> {
+    if !crate::agents::may(caller.agent.role, Action::AssignOthers) {
+        return Ok(Vec::new());
+    }
+    Ok(state
+        .store
+        .agents()
+        .await?
+        .into_iter()
+        .filter(|a| a.active)
+        .map(|a| (a.email, a.name))
+        .collect())
+}
+
 pub async fn queues(
     State(state): State<AppState>,
     PageCaller(caller): PageCaller,
@@ -329,19 +348,7 @@ pub async fn queues(
     ];
     let here = p.link(query.before_id);
     // Leads may give the ticked tickets to anyone active.
-    let assignees: Vec<(String, String)> =
-        if crate::agents::may(caller.agent.role, Action::AssignOthers) {
-            state
-                .store
-                .agents()
-                .await?
-                .into_iter()
-                .filter(|a| a.active)
-                .map(|a| (a.email, a.name))
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let assignees = assignable(&state, &caller).await?;
     let ctx = context! {
         bulk_done => p.bulk.parse::<u32>().ok(),
         assignees => assignees,
@@ -413,19 +420,7 @@ pub async fn ticket(
         .store
         .other_open_tickets(&t.customer, &t.number)
         .await?;
-    let agents: Vec<(String, String)> =
-        if crate::agents::may(caller.agent.role, Action::AssignOthers) {
-            state
-                .store
-                .agents()
-                .await?
-                .into_iter()
-                .filter(|a| a.active)
-                .map(|a| (a.email, a.name))
-                .collect()
-        } else {
-            Vec::new()
-        };
+    let agents = assignable(&state, &caller).await?;
     let messages: Vec<MessageView> = thread
         .iter()
         .map(|m| MessageView {
