@@ -63,43 +63,87 @@ fn oauth_config(
     path
 }
 
+/// A running `servicedesk oauth login`, its output read line by line.
+struct Login {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+    shown: Vec<String>,
+}
+
+impl Login {
+    fn start(config: &Path, dir: &Path, args: &[&str]) -> Login {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+            .arg("--config")
+            .arg(config)
+            .args(["oauth", "login"])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("SERVICEDESK_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start oauth login");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Login {
+            child,
+            lines,
+            reader,
+            shown: Vec::new(),
+        }
+    }
+
+    /// The next line shown (at most 20 s away); `what` names what is awaited.
+    fn next_line(&mut self, what: &str) -> String {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("oauth login showed no {what}: {:?}", self.shown));
+        self.shown.push(line.clone());
+        line
+    }
+
+    /// Waits for the command to end successfully, having said "Signed in";
+    /// returns all it showed.
+    fn finish(self) -> String {
+        let out = self.child.wait_with_output().expect("oauth login ends");
+        self.reader.join().expect("stdout reader");
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        let all = format!("{}\n{}", self.shown.join("\n"), rest.join("\n"));
+        assert!(
+            out.status.success(),
+            "oauth login failed: {all}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("Signed in"), "{all}");
+        all
+    }
+}
+
 /// `servicedesk oauth login SECTION`, signed in by the test as the support
 /// user at the token server: the code shown is approved there.
 async fn login(config: &Path, dir: &Path, oauth: &OAuthServer, section: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-        .arg("--config")
-        .arg(config)
-        .args(["oauth", "login", section])
-        .current_dir(dir)
-        .env_remove("SERVICEDESK_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start oauth login");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut shown = Vec::new();
+    let mut run = Login::start(config, dir, &[section]);
     let code = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("oauth login showed no code: {shown:?}"));
-        shown.push(line.clone());
+        run.next_line("code");
         // The code is the first non-empty line after "enter the code".
-        if let Some(at) = shown.iter().position(|l| l.contains("enter the code")) {
-            if let Some(code) = shown[at + 1..].iter().find(|l| !l.trim().is_empty()) {
+        if let Some(at) = run.shown.iter().position(|l| l.contains("enter the code")) {
+            if let Some(code) = run.shown[at + 1..].iter().find(|l| !l.trim().is_empty()) {
                 break code.trim().to_string();
             }
         }
     };
     assert!(
-        shown.iter().any(|l| l.contains(&oauth.url("/device"))),
-        "the verification address is shown: {shown:?}"
+        run.shown.iter().any(|l| l.contains(&oauth.url("/device"))),
+        "the verification address is shown: {:?}",
+        run.shown
     );
     // A while pending first: the command keeps polling.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -109,47 +153,16 @@ async fn login(config: &Path, dir: &Path, oauth: &OAuthServer, section: &str) ->
             &[("user_code", &code), ("username", SUPPORT_USER)],
         )
         .await;
-    let out = child.wait_with_output().expect("oauth login ends");
-    reader.join().expect("stdout reader");
-    let rest: Vec<String> = rx.try_iter().collect();
-    let all = format!("{}\n{}", shown.join("\n"), rest.join("\n"));
-    assert!(
-        out.status.success(),
-        "oauth login failed: {all}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(all.contains("Signed in"), "{all}");
-    all
+    run.finish()
 }
 
 /// `servicedesk oauth login SECTION --browser`, the test being the browser:
 /// it opens the address shown, signs in (as the login hint) and is sent back
 /// to the command's loopback address.
 async fn login_in_browser(config: &Path, dir: &Path, section: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-        .arg("--config")
-        .arg(config)
-        .args(["oauth", "login", section, "--browser"])
-        .current_dir(dir)
-        .env_remove("SERVICEDESK_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start oauth login --browser");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut shown = Vec::new();
+    let mut run = Login::start(config, dir, &[section, "--browser"]);
     let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("oauth login --browser showed no address: {shown:?}"));
-        shown.push(line.clone());
+        let line = run.next_line("address");
         if let Some(at) = line.trim().strip_prefix("http://") {
             break format!("http://{at}");
         }
@@ -174,20 +187,7 @@ async fn login_in_browser(config: &Path, dir: &Path, section: &str) -> String {
         .await
         .unwrap()
         .contains("You can close this window"));
-    let out = child.wait_with_output().expect("oauth login ends");
-    reader.join().expect("stdout reader");
-    let all = format!(
-        "{}\n{}",
-        shown.join("\n"),
-        rx.try_iter().collect::<Vec<_>>().join("\n")
-    );
-    assert!(
-        out.status.success(),
-        "oauth login --browser failed: {all}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(all.contains("Signed in"), "{all}");
-    all
+    run.finish()
 }
 
 /// The capture file of reply `n`: how the sink's client logged in.
