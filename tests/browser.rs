@@ -16,12 +16,11 @@ mod browser;
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use browser::{free_port, Browser, Kill, ELEMENT, PASSWORD};
+use browser::{free_port, Browser, ELEMENT, PASSWORD};
 use serde_json::json;
 use support::{describe, Db, MailServers};
 
@@ -72,17 +71,7 @@ async fn an_agent_works_a_ticket_in_the_browser_and_hostile_mail_runs_nothing() 
         ],
         Some(format!("{PASSWORD}\n").as_bytes()),
     );
-    let log = std::fs::File::create(servers.dir().join("run.log")).unwrap();
-    let _daemon = Kill(
-        Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start servicedesk run"),
-    );
+    let _daemon = browser::serve(&config, "run", Some(&servers.dir().join("run.log")));
     let (evil_port, evil_hits) = evil_host();
     let evil = format!("http://127.0.0.1:{evil_port}");
     servers

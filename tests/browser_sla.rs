@@ -13,10 +13,9 @@ mod browser;
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use browser::{free_port, Browser, Kill, PASSWORD};
+use browser::{free_port, Browser, PASSWORD};
 use support::{describe, Db, MailServers, PERSONS_CSV};
 
 const GOLD: &str = "[sla]\ndue_soon = \"2h\"\n\
@@ -62,17 +61,7 @@ async fn due_times_count_down_and_the_due_soon_view_lists_them() {
         ],
         Some(format!("{PASSWORD}\n").as_bytes()),
     );
-    let log = std::fs::File::create(servers.dir().join("run.log")).unwrap();
-    let _daemon = Kill(
-        Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start servicedesk run"),
-    );
+    let _daemon = browser::serve(&config, "run", Some(&servers.dir().join("run.log")));
     for id in ["sla-a@delinde.example", "sla-b@delinde.example"] {
         servers.append("INBOX", &support::simple_incident(id)).await;
     }

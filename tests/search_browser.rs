@@ -11,9 +11,8 @@ mod browser;
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
-use browser::{free_port, Browser, Kill, PASSWORD};
+use browser::{free_port, Browser, PASSWORD};
 use support::{describe, Db};
 
 fn mail(id: &str, subject: &str, body: &str) -> Vec<u8> {
@@ -68,16 +67,7 @@ async fn an_agent_searches_the_queue_and_sees_where_each_ticket_was_found() {
         Some(format!("{PASSWORD}\n").as_bytes()),
     );
     let token = cli(&["agents", "token", "an.agent@desk.example"], None);
-    let _web = Kill(
-        Command::new(env!("CARGO_BIN_EXE_servicedesk"))
-            .arg("--config")
-            .arg(&config)
-            .arg("web")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("servicedesk web"),
-    );
+    let _web = browser::serve(&config, "web", None);
     let web = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

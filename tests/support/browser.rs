@@ -32,6 +32,25 @@ impl Drop for Kill {
     }
 }
 
+/// `servicedesk --config CONFIG COMMAND` (`run` or `web`), its standard
+/// error written to `log` when given; killed on drop.
+pub fn serve(config: &Path, command: &str, log: Option<&Path>) -> Kill {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("the log file")),
+        None => Stdio::null(),
+    };
+    Kill(
+        Command::new(env!("CARGO_BIN_EXE_servicedesk"))
+            .arg("--config")
+            .arg(config)
+            .arg(command)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start servicedesk {command}: {e}")),
+    )
+}
+
 /// One chromium session through chromedriver.
 pub struct Browser {
     http: Client,
@@ -135,6 +154,34 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// Clicks `css`, which sends a form, and waits (up to 20 s) for the
+    /// new page it leads to, whose address ends with `suffix`: also when
+    /// the page before had that address already, where [`Browser::wait_url`]
+    /// would return at once and the next step would find an element of
+    /// the page that is going away.
+    pub async fn submit(&self, css: &str, suffix: &str) -> String {
+        self.run("window.sdLeaving = true; return null;").await;
+        self.click(css).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let fresh = self
+                .run("return !window.sdLeaving && document.readyState === 'complete';")
+                .await;
+            if fresh == json!(true) {
+                let url = self.url().await;
+                if url.ends_with(suffix) {
+                    return url;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no new page …{suffix} after clicking {css}; at {}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits (up to 20 s) for the page after a form was sent: its address
