@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-const CORPORA: [&str; 3] = ["corpus", "blind", "blind2"];
+const CORPORA: [&str; 4] = ["corpus", "blind", "blind2", "blind3"];
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");

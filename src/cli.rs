@@ -172,7 +172,12 @@ pub struct TrainArgs {
     /// to its folder; repeat for several corpora.
     #[arg(
         long,
-        default_values = ["tests/corpus/labels.csv", "tests/blind/labels.csv", "tests/blind2/labels.csv"]
+        default_values = [
+            "tests/corpus/labels.csv",
+            "tests/blind/labels.csv",
+            "tests/blind2/labels.csv",
+            "tests/blind3/labels.csv"
+        ]
     )]
     labels: Vec<PathBuf>,
     /// Where to write the model.

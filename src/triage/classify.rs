@@ -49,6 +49,10 @@ struct Settings {
     /// The same for the priority: how much the priority rules' votes (each
     /// point of score, up to 3) add to the model's log-probability.
     priority_rule_weight: f32,
+    /// An incident is critical once that blended probability reaches this,
+    /// even when "high" is likelier: missing care work that stopped costs
+    /// more than an agent lowering a priority.
+    critical_threshold: f32,
     /// A request is flagged chargeable when the model's probability of
     /// "in scope" is below this and the rules' votes for some reason exceed
     /// `model_reason_gate` (one weak sign, like a PC being mentioned, is not enough)...
@@ -65,10 +69,11 @@ impl Default for Settings {
             reason_threshold: 2.0,
             default_category: "question".into(),
             rule_weight: 1.3,
-            priority_rule_weight: 1.0,
+            priority_rule_weight: 0.5,
+            critical_threshold: 0.25,
             model_reason_threshold: 0.7,
             model_reason_gate: 1.0,
-            model_reason_sure: 0.1,
+            model_reason_sure: 0.4,
         }
     }
 }
@@ -111,6 +116,7 @@ pub struct Rules {
     default_category: Category,
     rule_weight: f32,
     priority_rule_weight: f32,
+    critical_threshold: f32,
     reason_threshold_model: f32,
     model_reason_gate: f32,
     model_reason_sure: f32,
@@ -245,6 +251,7 @@ impl Rules {
             default_category,
             rule_weight: raw.settings.rule_weight,
             priority_rule_weight: raw.settings.priority_rule_weight,
+            critical_threshold: raw.settings.critical_threshold,
             reason_threshold_model: raw.settings.model_reason_threshold,
             model_reason_gate: raw.settings.model_reason_gate,
             model_reason_sure: raw.settings.model_reason_sure,
@@ -306,10 +313,11 @@ impl Rules {
             .map_or((Priority::Normal, None), |(p, s)| {
                 (*p, Some(s / priority_total))
             });
+        let priority_confidence = priority_confidence.filter(|_| category == Category::Incident);
         Sorted {
             category,
             chargeable,
-            priority: only_incidents_are_critical(category, priority),
+            priority: only_incidents_are_urgent(category, priority),
             evidence: Evidence {
                 rules: fired,
                 scores: category_scores
@@ -397,11 +405,9 @@ impl Rules {
             in_scope
         };
         let (priority, priority_confidence) = match p.priority {
-            // The priority head knows incidents; other requests are normal
-            // unless a rule saw urgency.
-            Some(_) if category != Category::Incident => {
-                (by_rules.priority, by_rules.evidence.priority_confidence)
-            }
+            // Priority ranks failures: a question, a change or feedback is
+            // normal however urgent its words (an agent can raise it).
+            Some(_) if category != Category::Incident => (Priority::Normal, None),
             Some(pp) => {
                 let mut blended: Vec<f32> = Priority::ALL
                     .iter()
@@ -412,12 +418,21 @@ impl Rules {
                     })
                     .collect();
                 softmax(&mut blended);
-                let (best, conf) = blended
+                let critical = Priority::ALL
                     .iter()
-                    .copied()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .unwrap_or((0, 1.0));
+                    .position(|p| *p == Priority::Critical)
+                    .unwrap_or(2);
+                let (best, conf) = if blended[critical] >= self.critical_threshold {
+                    (critical, blended[critical])
+                } else {
+                    blended
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .filter(|(i, _)| *i != critical)
+                        .max_by(|a, b| a.1.total_cmp(&b.1))
+                        .unwrap_or((0, 1.0))
+                };
                 (Priority::ALL[best], Some(conf))
             }
             None => (by_rules.priority, by_rules.evidence.priority_confidence),
@@ -429,7 +444,7 @@ impl Rules {
         } else {
             (priority, priority_confidence)
         };
-        let priority = only_incidents_are_critical(category, priority);
+        let priority = only_incidents_are_urgent(category, priority);
         let (features, priority_features, reason_sentence) = if explain {
             let hits = &by_rules.evidence.rules;
             (
@@ -510,12 +525,13 @@ pub fn rule_shares(evidence: &Evidence) -> [f32; 4] {
     Category::ALL.map(|c| evidence.scores.get(c.as_str()).copied().unwrap_or(0.0) / total)
 }
 
-/// An outage that stops care work is an incident; a request or a remark
-/// may be urgent, but not critical.
-fn only_incidents_are_critical(category: Category, priority: Priority) -> Priority {
-    match (category, priority) {
-        (Category::Incident, p) | (_, p @ (Priority::Normal | Priority::High)) => p,
-        (_, Priority::Critical) => Priority::High,
+/// Priority ranks failures: only an incident is high or critical. A
+/// question, a change or feedback is normal however urgent its words (the
+/// corpora's writers meant them so; an agent can raise one).
+fn only_incidents_are_urgent(category: Category, priority: Priority) -> Priority {
+    match category {
+        Category::Incident => priority,
+        Category::Question | Category::Change | Category::Feedback => Priority::Normal,
     }
 }
 

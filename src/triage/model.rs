@@ -168,7 +168,9 @@ pub fn for_each_feature(
     for (id, score) in rule_hits {
         name.clear();
         let _ = write!(name, "r:{id}");
-        sink(&name, 1.0 + score.min(10.0) / 2.0);
+        // A rule voting against its target (negative weight) is a feature
+        // as strong as one voting for it: the model learns which way it leans.
+        sink(&name, 1.0 + score.abs().min(10.0) / 2.0);
     }
     if reading.has_quote {
         sink("x:quoted", 1.0);
