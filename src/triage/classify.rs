@@ -414,7 +414,7 @@ impl Rules {
                     .zip(pp)
                     .map(|(k, pk)| {
                         let rule = by_rules.priority_votes.get(k).copied().unwrap_or(0.0);
-                        pk.max(1e-6).ln() + self.priority_rule_weight * rule.min(3.0)
+                        pk.max(1e-6).ln() + self.priority_rule_weight * rule.clamp(-3.0, 3.0)
                     })
                     .collect();
                 softmax(&mut blended);
@@ -422,7 +422,14 @@ impl Rules {
                     .iter()
                     .position(|p| *p == Priority::Critical)
                     .unwrap_or(2);
-                let (best, conf) = if blended[critical] >= self.critical_threshold {
+                // Leaning towards critical is for when the rules are silent
+                // or agree: when they vote against it (an outage that is
+                // over), the likeliest priority wins.
+                let lean = by_rules
+                    .priority_votes
+                    .get(&Priority::Critical)
+                    .is_none_or(|v| *v >= 0.0);
+                let (best, conf) = if lean && blended[critical] >= self.critical_threshold {
                     (critical, blended[critical])
                 } else {
                     blended
@@ -670,6 +677,86 @@ mod tests {
             rules.sort(&calm, model.as_ref(), true, false).priority,
             Priority::Normal
         );
+    }
+
+    #[test]
+    fn only_an_incident_carries_a_priority() {
+        let rules = Rules::builtin();
+        let model = crate::triage::model::load(None).unwrap();
+        let ask = Reading::of(
+            "DRINGEND vraag",
+            "Dringend: hoe zet ik een bewoner over naar een andere kamer? De familie staat hier te wachten.",
+        );
+        for m in [None, model.as_ref()] {
+            let s = rules.sort(&ask, m, true, false);
+            assert_eq!(s.category, Category::Question, "{:?}", s.evidence);
+            assert_eq!(s.priority, Priority::Normal, "{:?}", s.evidence);
+        }
+    }
+
+    #[test]
+    fn care_planning_gone_is_critical_and_an_outage_that_is_over_is_not() {
+        let rules = Rules::builtin();
+        let model = crate::triage::model::load(None).unwrap();
+        let empty = Reading::of(
+            "Pflegeplanung Wohnbereich 2",
+            "Seit heute früh ist die Pflegeplanung im ganzen Wohnbereich 2 leer, auf allen Tablets. Die Frühschicht arbeitet mit Zetteln.",
+        );
+        for m in [None, model.as_ref()] {
+            let s = rules.sort(&empty, m, true, false);
+            assert_eq!(s.category, Category::Incident, "{:?}", s.evidence);
+            assert_eq!(s.priority, Priority::Critical, "{:?}", s.evidence);
+        }
+        let over = Reading::of(
+            "Ausfall gestern Abend",
+            "Gestern Abend konnte im Wohnbereich 2 niemand die Medikationsliste öffnen, wir haben auf Papier gearbeitet. Seit 22 Uhr läuft alles wieder. Können Sie nachsehen, was passiert ist?",
+        );
+        let s = rules.sort(&over, model.as_ref(), true, false);
+        assert_eq!(s.category, Category::Incident, "{:?}", s.evidence);
+        assert_ne!(s.priority, Priority::Critical, "{:?}", s.evidence);
+    }
+
+    #[test]
+    fn the_critical_threshold_decides_between_high_and_critical() {
+        let model = crate::triage::model::load(None).unwrap();
+        let model = model.as_ref();
+        // A failure with no priority rule at all: the model decides.
+        let slow = Reading::of(
+            "Foutmelding bij afdrukken",
+            "Bij het afdrukken van het weekrapport krijg ik een foutmelding.",
+        );
+        let with = |t: f32| {
+            let text = format!("[settings]\ncritical_threshold = {t}\n[[rule]]\nid = \"i\"\ncategory = \"incident\"\nweight = 3\npattern = 'foutmelding'\n");
+            Rules::parse("r", &text)
+                .unwrap()
+                .sort(&slow, model, true, false)
+        };
+        assert_eq!(with(0.0).priority, Priority::Critical);
+        assert_ne!(with(1.01).priority, Priority::Critical);
+    }
+
+    #[test]
+    fn a_negative_weight_votes_against_its_target() {
+        let text = "[settings]\nreason_threshold = 2\n[[rule]]\nid = \"net\"\nreason = \"infrastructure\"\nweight = 3\npattern = 'netwerk'\n[[rule]]\nid = \"fine\"\nreason = \"infrastructure\"\nweight = -2\npattern = 'werkt gewoon'\n";
+        let rules = Rules::parse("r", text).unwrap();
+        let broken = Reading::of("Storing", "Het netwerk ligt plat.");
+        assert_eq!(
+            rules.classify(&broken, true).chargeable,
+            Some(ChargeReason::Infrastructure)
+        );
+        let fine = Reading::of(
+            "Storing",
+            "Het netwerk werkt gewoon, alleen jullie programma niet.",
+        );
+        let s = rules.classify(&fine, true);
+        assert_eq!(s.chargeable, None);
+        assert_eq!(
+            s.reason_votes.get(&ChargeReason::Infrastructure),
+            Some(&1.0)
+        );
+        // The model sees the rule as a feature like any other: finite values.
+        let x = crate::triage::model::features(&fine, &s.evidence.rules);
+        assert!(x.iter().all(|(_, v)| v.is_finite() && *v > 0.0), "{x:?}");
     }
 
     #[test]
