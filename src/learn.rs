@@ -122,8 +122,8 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/corpora.rs"));
 }
 
-/// The labelled corpora built into the binary (`tests/corpus` and
-/// `tests/blind`), in `part`: what a desk's own model is trained and judged
+/// The labelled corpora built into the binary (`tests/corpus` and the
+/// blind ones), in `part`: what a desk's own model is trained and judged
 /// on besides its agents' corrections, with no files to install. Paths read
 /// `corpus/nl/nl-0001.eml`.
 pub fn builtin_corpus(part: Part) -> Vec<Labelled> {
