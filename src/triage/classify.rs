@@ -47,7 +47,7 @@ struct Settings {
     /// How much the rules' share of the votes adds to the model's log-probability.
     rule_weight: f32,
     /// The same for the priority: how much the priority rules' votes (each
-    /// point of score, up to 3) add to the model's log-probability.
+    /// point of score, between -3 and 3) add to the model's log-probability.
     priority_rule_weight: f32,
     /// An incident is critical once that blended probability reaches this,
     /// even when "high" is likelier: missing care work that stopped costs
@@ -305,7 +305,7 @@ impl Rules {
         if category == Category::Change && change_requests_chargeable && chargeable.is_none() {
             chargeable = Some(ChargeReason::ChangeRequest);
         }
-        let priority_total: f32 = priority_scores.values().sum();
+        let priority_total: f32 = priority_scores.values().filter(|s| **s > 0.0).sum();
         let (priority, priority_confidence) = priority_scores
             .iter()
             .filter(|(_, s)| **s >= self.reason_threshold)
@@ -501,16 +501,21 @@ impl Rules {
             Target::Category(Category::Change) => reason == ChargeReason::ChangeRequest,
             _ => false,
         };
-        fired.iter().find_map(|(id, _)| {
-            let rule = self
-                .rules
-                .iter()
-                .find(|r| speaks_for(r.target) && r.id == *id)?;
-            let m = rule.regex.find(reading.folded_body.as_bytes())?;
-            // Folding maps each char to one ASCII char: byte offsets in the
-            // folded body are char positions in the body.
-            Some(sentence_around(&reading.body, m.start(), m.end()))
-        })
+        // A rule voting against the reason ("our network works fine") is
+        // never the sentence given for it.
+        fired
+            .iter()
+            .filter(|(_, score)| *score > 0.0)
+            .find_map(|(id, _)| {
+                let rule = self
+                    .rules
+                    .iter()
+                    .find(|r| speaks_for(r.target) && r.id == *id)?;
+                let m = rule.regex.find(reading.folded_body.as_bytes())?;
+                // Folding maps each char to one ASCII char: byte offsets in the
+                // folded body are char positions in the body.
+                Some(sentence_around(&reading.body, m.start(), m.end()))
+            })
     }
 
     /// The category scores the model and the rules give together, before
@@ -754,6 +759,14 @@ mod tests {
             s.reason_votes.get(&ChargeReason::Infrastructure),
             Some(&1.0)
         );
+        // A vote against critical leaves the others' confidence a share.
+        let text = "[[rule]]\nid = \"h\"\npriority = \"high\"\nweight = 3\npattern = 'storing'\n[[rule]]\nid = \"over\"\npriority = \"critical\"\nweight = -4\npattern = 'werkt weer'\n[[rule]]\nid = \"i\"\ncategory = \"incident\"\nweight = 3\npattern = 'storing'\n";
+        let p = Rules::parse("r", text).unwrap().classify(
+            &Reading::of("", "Storing gisteren, nu werkt weer alles."),
+            true,
+        );
+        assert_eq!(p.priority, Priority::High);
+        assert_eq!(p.evidence.priority_confidence, Some(1.0));
         // The model sees the rule as a feature like any other: finite values.
         let x = crate::triage::model::features(&fine, &s.evidence.rules);
         assert!(x.iter().all(|(_, v)| v.is_finite() && *v > 0.0), "{x:?}");
