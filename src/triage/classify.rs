@@ -684,34 +684,36 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_an_incident_carries_a_priority() {
+    /// Sorts `reading` with the built-in rules alone and with the built-in
+    /// model, and checks that both give `category` and `priority`.
+    fn assert_sorted_both_ways(reading: &Reading, category: Category, priority: Priority) {
         let rules = Rules::builtin();
         let model = crate::triage::model::load(None).unwrap();
-        let ask = Reading::of(
-            "DRINGEND vraag",
-            "Dringend: hoe zet ik een bewoner over naar een andere kamer? De familie staat hier te wachten.",
-        );
         for m in [None, model.as_ref()] {
-            let s = rules.sort(&ask, m, true, false);
-            assert_eq!(s.category, Category::Question, "{:?}", s.evidence);
-            assert_eq!(s.priority, Priority::Normal, "{:?}", s.evidence);
+            let s = rules.sort(reading, m, true, false);
+            assert_eq!(s.category, category, "{:?}", s.evidence);
+            assert_eq!(s.priority, priority, "{:?}", s.evidence);
         }
     }
 
     #[test]
+    fn only_an_incident_carries_a_priority() {
+        let ask = Reading::of(
+            "DRINGEND vraag",
+            "Dringend: hoe zet ik een bewoner over naar een andere kamer? De familie staat hier te wachten.",
+        );
+        assert_sorted_both_ways(&ask, Category::Question, Priority::Normal);
+    }
+
+    #[test]
     fn care_planning_gone_is_critical_and_an_outage_that_is_over_is_not() {
-        let rules = Rules::builtin();
-        let model = crate::triage::model::load(None).unwrap();
         let empty = Reading::of(
             "Pflegeplanung Wohnbereich 2",
             "Seit heute früh ist die Pflegeplanung im ganzen Wohnbereich 2 leer, auf allen Tablets. Die Frühschicht arbeitet mit Zetteln.",
         );
-        for m in [None, model.as_ref()] {
-            let s = rules.sort(&empty, m, true, false);
-            assert_eq!(s.category, Category::Incident, "{:?}", s.evidence);
-            assert_eq!(s.priority, Priority::Critical, "{:?}", s.evidence);
-        }
+        assert_sorted_both_ways(&empty, Category::Incident, Priority::Critical);
+        let rules = Rules::builtin();
+        let model = crate::triage::model::load(None).unwrap();
         let over = Reading::of(
             "Ausfall gestern Abend",
             "Gestern Abend konnte im Wohnbereich 2 niemand die Medikationsliste öffnen, wir haben auf Papier gearbeitet. Seit 22 Uhr läuft alles wieder. Können Sie nachsehen, was passiert ist?",
